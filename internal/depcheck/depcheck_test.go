@@ -1,0 +1,199 @@
+package depcheck
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/podvisor/podvisor"
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+	Deps       []string
+	Name       string
+}
+
+// listPackages returns every package of the module with its direct imports
+// and transitive dependencies, as `go list -deps` sees them.
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-json", "-tags", "integration", module+"/...").Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("go list: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	var pkgs []pkg
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("decoding go list output: %v", err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+func rel(path string) string { return strings.TrimPrefix(path, module+"/") }
+
+func under(path, prefix string) bool {
+	return path == prefix || strings.HasPrefix(path, prefix+"/")
+}
+
+// sentryLayers is the Sentry's layer order, bottom first: a package in one
+// layer may import packages of its own layer and the layers before it only.
+var sentryLayers = [][]string{
+	{"internal/sandbox/abi", "internal/sandbox/sentry/memmap"},
+	{"internal/sandbox/sentry/platform"},
+	{"internal/sandbox/sentry/mm"},
+	{"internal/sandbox/sentry/vfs"},
+	{"internal/sandbox/sentry/kernel"},
+	{"internal/sandbox/sentry/net"},
+	{"internal/sandbox/sentry/syscalls"},
+}
+
+func sentryLayer(path string) int {
+	for i, layer := range sentryLayers {
+		for _, prefix := range layer {
+			if under(path, prefix) {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// orchestrator packages: the control plane and node agent.
+var orchestrator = []string{
+	"internal/server", "internal/agent", "internal/storage", "internal/apiserver",
+	"internal/registry", "internal/validation", "internal/scheduler",
+	"internal/controller", "internal/kubelet", "internal/runtime", "internal/proxy",
+	"internal/dns",
+}
+
+func isOrchestrator(path string) bool {
+	for _, p := range orchestrator {
+		if under(path, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// rule reports an error message if importer may not import imported; both
+// are module-relative paths.
+type rule func(importer, imported string) string
+
+var rules = []rule{
+	func(a, b string) string {
+		if under(b, "internal/storage") && !under(a, "internal/storage") &&
+			!under(a, "internal/apiserver") && !under(a, "internal/server") && !under(a, "internal/testutil") {
+			return "only the apiserver (and the server wiring) may import storage; components are API clients"
+		}
+		return ""
+	},
+	func(a, b string) string {
+		if under(a, "internal/validation") && (under(b, "internal/registry") || under(b, "internal/apiserver") || under(b, "internal/storage")) {
+			return "validation is pure: it imports no registry, apiserver or storage"
+		}
+		if under(a, "internal/registry") && under(b, "internal/apiserver") {
+			return "imports run apiserver -> registry, never back"
+		}
+		return ""
+	},
+	func(a, b string) string {
+		if isOrchestrator(a) && under(b, "internal/sandbox") {
+			return "the orchestrator never imports the sandbox; the kubelet reaches visor only through runtime/oci running its binary"
+		}
+		if under(a, "internal/sandbox") && isOrchestrator(b) {
+			return "the sandbox never imports the orchestrator"
+		}
+		return ""
+	},
+	func(a, b string) string {
+		if under(a, "internal/sandbox/gofer") && under(b, "internal/sandbox/sentry") {
+			return "the gofer and the sentry share only internal/sandbox/protocol"
+		}
+		if under(a, "internal/sandbox/sentry") && under(b, "internal/sandbox/gofer") {
+			return "the gofer and the sentry share only internal/sandbox/protocol"
+		}
+		if under(a, "internal/sandbox/protocol") && (under(b, "internal/sandbox/sentry") || under(b, "internal/sandbox/gofer")) {
+			return "the protocol imports neither the gofer nor the sentry"
+		}
+		return ""
+	},
+	func(a, b string) string {
+		la, lb := sentryLayer(a), sentryLayer(b)
+		if la >= 0 && lb > la {
+			return "a sentry layer never imports a layer above it (abi, memmap <- platform <- mm <- vfs <- kernel <- net <- syscalls <- boot)"
+		}
+		if under(a, "internal/sandbox/abi") && under(b, "internal/sandbox") && !under(b, "internal/sandbox/abi") {
+			return "abi is a leaf"
+		}
+		return ""
+	},
+	func(a, b string) string {
+		if strings.HasPrefix(b, "cmd/") {
+			return "nothing imports cmd/"
+		}
+		if under(b, "internal/server") && !strings.HasPrefix(a, "cmd/") && !under(a, "internal/server") && !under(a, "internal/testutil") && !under(a, "internal/bench") {
+			return "only cmd/ (and tests' helpers) may import the server wiring"
+		}
+		if under(b, "internal/agent") && !strings.HasPrefix(a, "cmd/") && !under(a, "internal/agent") && !under(a, "internal/server") && !under(a, "internal/testutil") && !under(a, "internal/bench") {
+			return "only cmd/ and the server wiring may import the agent wiring"
+		}
+		return ""
+	},
+	func(a, b string) string {
+		if under(b, "internal/testutil") && !strings.HasSuffix(a, "_test") && !under(a, "internal/testutil") && !under(a, "internal/bench") {
+			return "only tests (and benchmarks) import testutil"
+		}
+		return ""
+	},
+}
+
+func TestImportRules(t *testing.T) {
+	for _, p := range listPackages(t) {
+		a := rel(p.ImportPath)
+		for _, imp := range p.Imports {
+			if !strings.HasPrefix(imp, module+"/") {
+				continue
+			}
+			b := rel(imp)
+			for _, r := range rules {
+				if msg := r(a, b); msg != "" {
+					t.Errorf("%s imports %s: %s", a, b, msg)
+				}
+			}
+		}
+	}
+}
+
+// TestVisorIsSmall keeps the orchestrator's libraries out of the visor
+// binary: every sandbox runs a copy of it, so its size is per-pod memory.
+func TestVisorIsSmall(t *testing.T) {
+	for _, p := range listPackages(t) {
+		if rel(p.ImportPath) != "cmd/visor" {
+			continue
+		}
+		for _, d := range p.Deps {
+			for _, banned := range []string{"k8s.io/", "go.etcd.io/", "google.golang.org/grpc"} {
+				if strings.HasPrefix(d, banned) {
+					t.Errorf("cmd/visor depends on %s; the sandbox must not link the orchestrator's libraries", d)
+				}
+			}
+		}
+		return
+	}
+	t.Fatal("cmd/visor not found by go list")
+}
