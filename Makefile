@@ -38,7 +38,7 @@ test: vet build
 	$(GO) test -tags integration -count=1 -timeout 25m ./...
 
 bench: build
-	$(GO) run ./internal/bench/cmd/bench
+	$(GO) run ./cmd/bench
 
 run: build
 	$(BIN)/podvisor server --data-dir $(DATA_DIR)

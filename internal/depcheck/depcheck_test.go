@@ -146,16 +146,16 @@ var rules = []rule{
 		if strings.HasPrefix(b, "cmd/") {
 			return "nothing imports cmd/"
 		}
-		if under(b, "internal/server") && !strings.HasPrefix(a, "cmd/") && !under(a, "internal/server") && !under(a, "internal/testutil") && !under(a, "internal/bench") {
+		if under(b, "internal/server") && !strings.HasPrefix(a, "cmd/") && !under(a, "internal/server") && !under(a, "internal/testutil") && !under(a, "internal/bench") && !strings.HasPrefix(a, "cmd/bench") {
 			return "only cmd/ (and tests' helpers) may import the server wiring"
 		}
-		if under(b, "internal/agent") && !strings.HasPrefix(a, "cmd/") && !under(a, "internal/agent") && !under(a, "internal/server") && !under(a, "internal/testutil") && !under(a, "internal/bench") {
+		if under(b, "internal/agent") && !strings.HasPrefix(a, "cmd/") && !under(a, "internal/agent") && !under(a, "internal/server") && !under(a, "internal/testutil") && !under(a, "internal/bench") && !strings.HasPrefix(a, "cmd/bench") {
 			return "only cmd/ and the server wiring may import the agent wiring"
 		}
 		return ""
 	},
 	func(a, b string) string {
-		if under(b, "internal/testutil") && !strings.HasSuffix(a, "_test") && !under(a, "internal/testutil") && !under(a, "internal/bench") {
+		if under(b, "internal/testutil") && !strings.HasSuffix(a, "_test") && !under(a, "internal/testutil") && !under(a, "internal/bench") && !strings.HasPrefix(a, "cmd/bench") {
 			return "only tests (and benchmarks) import testutil"
 		}
 		return ""

@@ -1,0 +1,56 @@
+// Command bench runs podvisor's benchmark suites and prints their tables
+// (`make bench`). Each suite lives in internal/bench/<topic>; this file only
+// chooses which to run.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/podvisor/podvisor/internal/bench/report"
+)
+
+// suite is one benchmark topic. Run returns its tables or an error that
+// names the missing prerequisite.
+type suite struct {
+	name string
+	run  func(ctx context.Context, binDir string) ([]*report.Table, error)
+}
+
+// suites lists every benchmark topic, in the order they are printed.
+func suites() []suite {
+	return []suite{}
+}
+
+func main() {
+	only := flag.String("only", "", "comma-separated suite names to run (default all)")
+	binDir := flag.String("bin", os.Getenv("PODVISOR_BIN_DIR"), "directory holding the podvisor and visor binaries")
+	flag.Parse()
+	want := map[string]bool{}
+	for _, n := range strings.Split(*only, ",") {
+		if n != "" {
+			want[n] = true
+		}
+	}
+	failed := false
+	for _, s := range suites() {
+		if len(want) > 0 && !want[s.name] {
+			continue
+		}
+		tables, err := s.run(context.Background(), *binDir)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench %s: %v\n", s.name, err)
+			failed = true
+			continue
+		}
+		for _, t := range tables {
+			t.Write(os.Stdout)
+		}
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
