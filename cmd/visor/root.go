@@ -20,6 +20,9 @@ type globals struct {
 	platform      string
 	strace        bool
 	systemdCgroup bool
+	// sandboxBinary replaces the visor binary as `boot` and `gofer`
+	// (hidden; tests use a stand-in).
+	sandboxBinary string
 	// logFile is the opened --log (closed by the root command).
 	logFile *os.File
 }
@@ -47,6 +50,9 @@ func newRootCommand() *cobra.Command {
 	f.StringVar(&g.platform, "platform", "ptrace", "how the Sentry traps system calls: ptrace (kvm later)")
 	f.BoolVar(&g.strace, "strace", false, "log every system call of the application (to the sandbox log)")
 	f.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "use systemd cgroup paths (not supported: visor uses cgroupfs)")
+
+	f.StringVar(&g.sandboxBinary, "sandbox-binary", "", "binary to run as boot and gofer (testing)")
+	f.MarkHidden("sandbox-binary")
 
 	root.AddCommand(
 		newCreateCommand(g), newStartCommand(g), newStateCommand(g), newKillCommand(g),
@@ -98,6 +104,6 @@ func (g *globals) runtime() (*container.Runtime, error) {
 		return nil, err
 	}
 	return container.New(container.Config{
-		Root: g.root, LogPath: g.log, LogFormat: g.logFormat, Debug: g.debug, Strace: g.strace, Platform: g.platform,
+		Root: g.root, Binary: g.sandboxBinary, LogPath: g.log, LogFormat: g.logFormat, Debug: g.debug, Strace: g.strace, Platform: g.platform,
 	}, log)
 }
