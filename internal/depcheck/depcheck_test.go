@@ -149,6 +149,23 @@ var rules = []rule{
 		return ""
 	},
 	func(a, b string) string {
+		// The host side of visor (CLI plumbing) stays out of the sandbox
+		// processes, and their shared contracts stay leaves.
+		hostSide := under(b, "internal/sandbox/container") || under(b, "internal/sandbox/cgroup") || under(b, "internal/sandbox/console")
+		if hostSide && (under(a, "internal/sandbox/boot") || under(a, "internal/sandbox/gofer") || under(a, "internal/sandbox/sentry") ||
+			under(a, "internal/sandbox/control") || under(a, "internal/sandbox/bootconfig") || under(a, "internal/sandbox/isolate")) {
+			return "the Sentry, the gofer and their contracts (bootconfig, control, isolate) never import the host side (container, cgroup, console)"
+		}
+		if under(a, "internal/sandbox/bootconfig") && !under(b, "internal/sandbox/bootconfig") {
+			return "bootconfig is a leaf: plain data shared by the host side, boot and the gofer"
+		}
+		if (under(a, "internal/sandbox/control") || under(a, "internal/sandbox/isolate")) &&
+			!under(b, "internal/sandbox/bootconfig") && !under(b, a) {
+			return "control and isolate import only bootconfig"
+		}
+		return ""
+	},
+	func(a, b string) string {
 		if strings.HasPrefix(b, "cmd/") {
 			return "nothing imports cmd/"
 		}
