@@ -115,7 +115,9 @@ func TestTrailingSlash(t *testing.T) {
 		op   func() error
 		want abi.Errno
 	}{
-		{"mkdir with slash", func() error { return e.vfs.MkdirAt(e.ctx, rootCreds, e.pop("/newdir/"), &vfs.MkdirOptions{Mode: 0o755}) }, 0},
+		{"mkdir with slash", func() error {
+			return e.vfs.MkdirAt(e.ctx, rootCreds, e.pop("/newdir/"), &vfs.MkdirOptions{Mode: 0o755})
+		}, 0},
 		{"mknod with slash", func() error {
 			return e.vfs.MknodAt(e.ctx, rootCreds, e.pop("/newfifo/"), &vfs.MknodOptions{Mode: abi.S_IFIFO | 0o644})
 		}, abi.ENOENT},
