@@ -139,6 +139,37 @@ func (mnt *Mount) checkWritable() error {
 type MountNamespace struct {
 	vfs  *VirtualFilesystem
 	root *Mount
+	refs atomic.Int64
+}
+
+// IncRef takes a reference on ns (a task joining it).
+func (ns *MountNamespace) IncRef() {
+	if ns.refs.Add(1) <= 1 {
+		panic("vfs: MountNamespace.IncRef without a reference")
+	}
+}
+
+// DecRef drops a reference; the last one unmounts every mount of ns (files
+// open on them keep working) and drops its root mount.
+func (ns *MountNamespace) DecRef(ctx context.Context) {
+	switch n := ns.refs.Add(-1); {
+	case n > 0:
+		return
+	case n < 0:
+		panic("vfs: MountNamespace.DecRef below zero")
+	}
+	vfs := ns.vfs
+	var released []func()
+	vfs.mountMu.Lock()
+	for c := range ns.root.children {
+		vfs.detachLocked(ctx, c, &released)
+	}
+	ns.root.ns = nil
+	vfs.mountMu.Unlock()
+	for _, r := range released {
+		r()
+	}
+	ns.root.DecRef(ctx)
 }
 
 // Root returns the namespace's root: the root of its root mount, with a
@@ -162,7 +193,7 @@ func (vfs *VirtualFilesystem) newMount(fs *Filesystem, root *Dentry, source stri
 }
 
 // NewMountNamespace makes a file system of type fsType and returns a new
-// mount namespace whose root mount it is.
+// mount namespace, with one reference, whose root mount it is.
 func (vfs *VirtualFilesystem) NewMountNamespace(ctx context.Context, creds *Credentials, source, fsType string, opts *MountOptions) (*MountNamespace, error) {
 	fs, root, err := vfs.getFilesystem(ctx, creds, source, fsType, opts)
 	if err != nil {
@@ -171,12 +202,13 @@ func (vfs *VirtualFilesystem) NewMountNamespace(ctx context.Context, creds *Cred
 	return vfs.NewMountNamespaceFrom(fs, root, source, opts.Flags), nil
 }
 
-// NewMountNamespaceFrom returns a new mount namespace whose root mount is
-// fs at root, taking over the caller's references on both (as returned by
+// NewMountNamespaceFrom returns a new mount namespace, with one reference,
+// whose root mount is fs at root, taking over the caller's references on both (as returned by
 // a FilesystemType's GetFilesystem or a file system package's constructor).
 func (vfs *VirtualFilesystem) NewMountNamespaceFrom(fs *Filesystem, root *Dentry, source string, flags MountFlags) *MountNamespace {
 	mnt := vfs.newMount(fs, root, source, flags)
 	ns := &MountNamespace{vfs: vfs, root: mnt}
+	ns.refs.Store(1)
 	vfs.mountMu.Lock()
 	mnt.ns = ns
 	vfs.mountMu.Unlock()
