@@ -56,7 +56,9 @@ func (a *assembler) place(l label) {
 
 func (a *assembler) emit(i insn) { a.insns = append(a.insns, i) }
 
-func (a *assembler) loadWord(off uint32) { a.emit(insn{op: opLdAbsW, k: off, jt: noLabel, jf: noLabel}) }
+func (a *assembler) loadWord(off uint32) {
+	a.emit(insn{op: opLdAbsW, k: off, jt: noLabel, jf: noLabel})
+}
 
 func (a *assembler) and(k uint32) { a.emit(insn{op: opAndK, k: k, jt: noLabel, jf: noLabel}) }
 
