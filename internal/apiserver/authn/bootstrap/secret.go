@@ -88,4 +88,3 @@ func NewSecret(o SecretOptions) (*corev1.Secret, error) {
 		Data:       data,
 	}, nil
 }
-
