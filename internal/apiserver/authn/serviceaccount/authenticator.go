@@ -48,6 +48,10 @@ type AuthenticatorConfig struct {
 	Now func() time.Time
 }
 
+// anyAlgorithm lets tokens of our issuer signed with an algorithm none of
+// our keys use be reported as invalid rather than ignored.
+var anyAlgorithm = []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512, jose.ES256, jose.ES384, jose.ES512, jose.EdDSA}
+
 // leeway is the clock skew tolerated on exp, nbf and iat, and the grace
 // given to objects being deleted, as Kubernetes (jwt.DefaultLeeway).
 const leeway = time.Minute
@@ -113,7 +117,7 @@ func (a *Authenticator) AuthenticateToken(ctx context.Context, token string) (*a
 	if strings.Count(token, ".") != 2 {
 		return nil, false, nil
 	}
-	tok, err := jwt.ParseSigned(token, a.algs)
+	tok, err := jwt.ParseSigned(token, anyAlgorithm)
 	if err != nil {
 		return nil, false, nil
 	}
@@ -122,6 +126,9 @@ func (a *Authenticator) AuthenticateToken(ctx context.Context, token string) (*a
 		return nil, false, nil
 	}
 
+	if alg := jose.SignatureAlgorithm(tok.Headers[0].Algorithm); !slices.Contains(a.algs, alg) {
+		return nil, false, fmt.Errorf("service account token signature is invalid: unexpected signing algorithm %q", alg)
+	}
 	var (
 		public  jwt.Claims
 		private privateClaims
