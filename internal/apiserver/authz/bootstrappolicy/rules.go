@@ -13,7 +13,11 @@
 // system:node rules) import it.
 package bootstrappolicy
 
-import rbacv1 "k8s.io/api/rbac/v1"
+import (
+	"slices"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+)
 
 // API groups named by the policy.
 const (
@@ -50,7 +54,9 @@ var (
 // resources in groups".
 type ruleSpec struct{ r rbacv1.PolicyRule }
 
-func verbs(v ...string) *ruleSpec { return &ruleSpec{r: rbacv1.PolicyRule{Verbs: v}} }
+// verbs starts a rule; it copies v, so that shared verb sets are never
+// aliased by the returned objects.
+func verbs(v ...string) *ruleSpec { return &ruleSpec{r: rbacv1.PolicyRule{Verbs: slices.Clone(v)}} }
 
 func (s *ruleSpec) on(resources ...string) *ruleSpec {
 	s.r.Resources = resources
