@@ -38,28 +38,56 @@ func (az *Authorizer) Authorize(_ context.Context, a authz.Attributes) (authz.De
 	if a.User == nil {
 		return authz.NoOpinion, "", nil
 	}
-	var (
-		allowedBy string
-		errs      []error
-	)
-	az.policy.visit(a.User, a.Namespace, false, func(b *binding, rules []rbacv1.PolicyRule, err error) bool {
-		if err != nil {
-			errs = append(errs, err)
-			return true
-		}
-		if RulesAllow(&a, rules) {
-			allowedBy = describe(b, a.User)
-			return false
-		}
-		return true
-	})
-	if allowedBy != "" {
-		return authz.Allow, "RBAC: allowed by " + allowedBy, nil
+	reason, errs := az.policy.authorize(&a)
+	if reason != "" {
+		return authz.Allow, reason, nil
 	}
 	if len(errs) > 0 {
 		return authz.NoOpinion, "RBAC: " + aggregate(errs), nil
 	}
 	return authz.NoOpinion, "", nil
+}
+
+// authorize looks for a binding of a's user whose role grants a, and returns
+// its allow reason, or "" and the errors resolving roles. It is visit
+// specialised for the request path: no closures, no allocation unless a
+// role is missing.
+func (p *Policy) authorize(a *authz.Attributes) (string, []error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var errs []error
+	try := func(list []*binding, bindingNamespace string) string {
+		for _, b := range list {
+			rules, err := p.roleRulesLocked(b.roleRef, bindingNamespace)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if RulesAllow(a, rules) {
+				return b.reason(a.User)
+			}
+		}
+		return ""
+	}
+	u := a.User
+	for _, ix := range [2]*subjectIndex{&p.clusterIndex, p.nsIndex[a.Namespace]} {
+		if ix == nil || (ix != &p.clusterIndex && a.Namespace == "") {
+			continue
+		}
+		ns := ""
+		if ix != &p.clusterIndex {
+			ns = a.Namespace
+		}
+		if r := try(ix.users[u.Name], ns); r != "" {
+			return r, nil
+		}
+		for _, g := range u.Groups {
+			if r := try(ix.groups[g], ns); r != "" {
+				return r, nil
+			}
+		}
+	}
+	return "", errs
 }
 
 // RulesFor implements authz.RuleResolver.RulesFor: the rules of every role
@@ -171,25 +199,51 @@ func (p *Policy) roleRulesLocked(ref rbacv1.RoleRef, bindingNamespace string) ([
 	}
 }
 
-// describe names a grant as Kubernetes' RBAC reasons do, using the first of
-// the binding's subjects that applies to u.
-func describe(b *binding, u *authn.User) string {
-	subject := ""
+// reason returns the allow reason naming the first of the binding's
+// subjects that applies to u, as Kubernetes reports it.
+func (b *binding) reason(u *authn.User) string {
 	for i := range b.subjects {
-		s := &b.subjects[i]
-		key, group, ok := subjectKey(s, b.namespace)
-		if !ok {
-			continue
-		}
-		if (group && containsString(u.Groups, key)) || (!group && key == u.Name) {
-			subject = describeSubject(s, b.namespace)
-			break
+		if appliesTo(&b.subjects[i], b.namespace, u) {
+			return b.reasons[i]
 		}
 	}
+	// Unreachable: the binding was found under one of u's keys.
+	return "RBAC: allowed by " + b.name
+}
+
+// describe names a grant as Kubernetes' RBAC reasons do.
+func describe(b *binding, s *rbacv1.Subject) string {
+	subject := describeSubject(s, b.namespace)
 	if b.namespace == "" {
 		return fmt.Sprintf("ClusterRoleBinding %q of %s %q to %s", b.name, b.roleRef.Kind, b.roleRef.Name, subject)
 	}
 	return fmt.Sprintf("RoleBinding %q of %s %q to %s", b.name+"/"+b.namespace, b.roleRef.Kind, b.roleRef.Name, subject)
+}
+
+// appliesTo reports whether subject s of a binding in bindingNamespace
+// names u, without allocating.
+func appliesTo(s *rbacv1.Subject, bindingNamespace string, u *authn.User) bool {
+	switch s.Kind {
+	case rbacv1.UserKind:
+		return s.Name == u.Name
+	case rbacv1.GroupKind:
+		return containsString(u.Groups, s.Name)
+	case rbacv1.ServiceAccountKind:
+		ns := s.Namespace
+		if ns == "" {
+			ns = bindingNamespace
+		}
+		if ns == "" {
+			return false
+		}
+		rest, ok := strings.CutPrefix(u.Name, authn.ServiceAccountUsernamePrefix)
+		if !ok {
+			return false
+		}
+		rest, ok = strings.CutPrefix(rest, ns)
+		return ok && len(rest) == len(s.Name)+1 && rest[0] == ':' && rest[1:] == s.Name
+	}
+	return false
 }
 
 func describeSubject(s *rbacv1.Subject, bindingNamespace string) string {

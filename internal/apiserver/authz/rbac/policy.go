@@ -51,6 +51,18 @@ type binding struct {
 	name      string
 	roleRef   rbacv1.RoleRef
 	subjects  []rbacv1.Subject
+	// reasons[i] is the allow reason when subjects[i] is the first subject
+	// naming the user, precomputed so that an allowed request costs no
+	// formatting.
+	reasons []string
+}
+
+func newBinding(namespace, name string, roleRef rbacv1.RoleRef, subjects []rbacv1.Subject) *binding {
+	b := &binding{namespace: namespace, name: name, roleRef: roleRef, subjects: subjects, reasons: make([]string, len(subjects))}
+	for i := range subjects {
+		b.reasons[i] = "RBAC: allowed by " + describe(b, &subjects[i])
+	}
+	return b
 }
 
 // subjectIndex maps user names (service accounts by their user name) and
@@ -200,7 +212,7 @@ func (p *Policy) setRoleBindingLocked(b *rbacv1.RoleBinding) {
 	if old, ok := p.roleBindings[key]; ok {
 		ix.remove(old)
 	}
-	nb := &binding{namespace: b.Namespace, name: b.Name, roleRef: b.RoleRef, subjects: b.Subjects}
+	nb := newBinding(b.Namespace, b.Name, b.RoleRef, b.Subjects)
 	p.roleBindings[key] = nb
 	ix.add(nb)
 }
@@ -235,7 +247,7 @@ func (p *Policy) setClusterRoleBindingLocked(b *rbacv1.ClusterRoleBinding) {
 	if old, ok := p.clusterRoleBindings[b.Name]; ok {
 		p.clusterIndex.remove(old)
 	}
-	nb := &binding{name: b.Name, roleRef: b.RoleRef, subjects: b.Subjects}
+	nb := newBinding("", b.Name, b.RoleRef, b.Subjects)
 	p.clusterRoleBindings[b.Name] = nb
 	p.clusterIndex.add(nb)
 }
