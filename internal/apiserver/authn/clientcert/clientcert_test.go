@@ -30,7 +30,7 @@ var serial int64
 
 // issue creates a certificate for subject signed by parent (self-signed if
 // parent is nil), valid in [notBefore, notAfter].
-func issue(t *testing.T, parent *certKey, subject pkix.Name, isCA bool, usage []x509.ExtKeyUsage, notBefore, notAfter time.Time) *certKey {
+func issue(t testing.TB, parent *certKey, subject pkix.Name, isCA bool, usage []x509.ExtKeyUsage, notBefore, notAfter time.Time) *certKey {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -82,7 +82,7 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-func keys(t *testing.T) map[string]crypto.Signer {
+func keys(t testing.TB) map[string]crypto.Signer {
 	t.Helper()
 	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
