@@ -175,7 +175,9 @@ func testIssueAndAuthenticate(t *testing.T, key crypto.Signer, alg string) {
 		{name: "service account deleted", issuer: iss, req: Request{ServiceAccount: sa, Audiences: api},
 			mutate: func(o *objects) { delete(o.sas, "apps/builder") }, wantErr: "service account apps/builder has been deleted"},
 		{name: "service account recreated", issuer: iss, req: Request{ServiceAccount: sa, Audiences: api},
-			mutate:  func(o *objects) { o.sas["apps/builder"] = &corev1.ServiceAccount{ObjectMeta: om("apps", "builder", "sa-2")} },
+			mutate: func(o *objects) {
+				o.sas["apps/builder"] = &corev1.ServiceAccount{ObjectMeta: om("apps", "builder", "sa-2")}
+			},
 			wantErr: "service account UID (sa-2) does not match claim (sa-1)"},
 		{name: "service account being deleted", issuer: iss, req: Request{ServiceAccount: sa, Audiences: api},
 			mutate: func(o *objects) {
