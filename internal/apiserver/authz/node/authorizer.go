@@ -6,7 +6,7 @@
 // policy; anything else gets NoOpinion, so RBAC or the final deny decides.
 //
 // Which objects a node may reach comes from a Graph the apiserver feeds
-// from its watch of pods and persistent volume claims. Only the apiserver
+// from its watch of pods, persistent volume claims and persistent volumes. Only the apiserver
 // and the server wiring import it.
 package node
 
@@ -117,7 +117,13 @@ func (az *Authorizer) readNamespaced(node string, k kind, a *authz.Attributes) (
 	if n == "" {
 		return authz.NoOpinion, "No Object name found", nil
 	}
-	if !az.graph.reaches(node, ref{kind: k, namespace: a.Namespace, name: n}) {
+	reached := false
+	if k == secretKind {
+		reached = az.graph.reachesSecret(node, a.Namespace, n)
+	} else {
+		reached = az.graph.reaches(node, ref{kind: k, namespace: a.Namespace, name: n})
+	}
+	if !reached {
 		return authz.NoOpinion, noRelationship(node), nil
 	}
 	return authz.Allow, "", nil

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"slices"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -33,9 +34,10 @@ type podEntry struct {
 
 // Graph records which objects each node may reach: the pods bound to it,
 // and the secrets, configmaps, persistent volume claims (and the volumes
-// bound to them) and service accounts those pods use. The apiserver feeds
-// it from its watch of pods and persistent volume claims (SetPod/DeletePod,
-// SetPVC/DeletePVC); the node authorizer reads it. Safe for concurrent use.
+// bound to them, and those volumes' plugin secrets) and service accounts
+// those pods use. The apiserver feeds it from its watch of pods, persistent
+// volume claims and persistent volumes (SetPod/DeletePod, SetPVC/DeletePVC,
+// SetPV/DeletePV); the node authorizer reads it. Safe for concurrent use.
 //
 // Each node keeps a reference count per object, so a lookup is two map
 // reads whatever the number of pods.
@@ -51,15 +53,23 @@ type Graph struct {
 	// volumeClaims maps a volume to the claims bound to it (one, normally).
 	// +checklocks:mu
 	volumeClaims map[string]map[nsName]bool
+	// volumeSecrets maps a persistent volume to the secrets its volume
+	// plugin uses on the node, and secretVolumes back.
+	// +checklocks:mu
+	volumeSecrets map[string][]nsName
+	// +checklocks:mu
+	secretVolumes map[nsName]map[string]bool
 }
 
 // NewGraph returns an empty Graph.
 func NewGraph() *Graph {
 	return &Graph{
-		pods:         map[nsName]podEntry{},
-		nodes:        map[string]map[ref]int{},
-		pvcVolume:    map[nsName]string{},
-		volumeClaims: map[string]map[nsName]bool{},
+		pods:          map[nsName]podEntry{},
+		nodes:         map[string]map[ref]int{},
+		pvcVolume:     map[nsName]string{},
+		volumeClaims:  map[string]map[nsName]bool{},
+		volumeSecrets: map[string][]nsName{},
+		secretVolumes: map[nsName]map[string]bool{},
 	}
 }
 
@@ -155,6 +165,106 @@ func (g *Graph) removePVCLocked(key nsName) {
 	}
 }
 
+// SetPV records the secrets a persistent volume's plugin needs on a node
+// (CSI node stage/publish/expand secrets, and the secretRefs of the RBD,
+// CephFS, iSCSI and FlexVolume plugins), so that a node running a pod
+// whose claim is bound to the volume may read them.
+func (g *Graph) SetPV(pv *corev1.PersistentVolume) {
+	secrets := volumeSecretRefs(pv)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.removePVLocked(pv.Name)
+	if len(secrets) == 0 {
+		return
+	}
+	g.volumeSecrets[pv.Name] = secrets
+	for _, s := range secrets {
+		vols := g.secretVolumes[s]
+		if vols == nil {
+			vols = map[string]bool{}
+			g.secretVolumes[s] = vols
+		}
+		vols[pv.Name] = true
+	}
+}
+
+// DeletePV forgets a persistent volume's secrets.
+func (g *Graph) DeletePV(name string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.removePVLocked(name)
+}
+
+// +checklocks:g.mu
+func (g *Graph) removePVLocked(name string) {
+	for _, s := range g.volumeSecrets[name] {
+		delete(g.secretVolumes[s], name)
+		if len(g.secretVolumes[s]) == 0 {
+			delete(g.secretVolumes, s)
+		}
+	}
+	delete(g.volumeSecrets, name)
+}
+
+// reachesSecret reports whether node may read a secret: one of its pods
+// uses it, or uses a claim bound to a volume whose plugin needs it.
+func (g *Graph) reachesSecret(node, namespace, name string) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.nodes[node][ref{kind: secretKind, namespace: namespace, name: name}] > 0 {
+		return true
+	}
+	for pv := range g.secretVolumes[nsName{namespace, name}] {
+		if g.reachesVolumeLocked(node, pv) {
+			return true
+		}
+	}
+	return false
+}
+
+// volumeSecretRefs lists the secrets a persistent volume's plugin uses.
+func volumeSecretRefs(pv *corev1.PersistentVolume) []nsName {
+	var out []nsName
+	add := func(r *corev1.SecretReference) {
+		if r != nil && r.Name != "" && r.Namespace != "" && !slices.Contains(out, nsName{r.Namespace, r.Name}) {
+			out = append(out, nsName{r.Namespace, r.Name})
+		}
+	}
+	claimNS := ""
+	if pv.Spec.ClaimRef != nil {
+		claimNS = pv.Spec.ClaimRef.Namespace
+	}
+	s := &pv.Spec.PersistentVolumeSource
+	switch {
+	case s.CSI != nil:
+		add(s.CSI.NodeStageSecretRef)
+		add(s.CSI.NodePublishSecretRef)
+		add(s.CSI.NodeExpandSecretRef)
+	case s.RBD != nil:
+		add(s.RBD.SecretRef)
+	case s.CephFS != nil:
+		add(s.CephFS.SecretRef)
+	case s.ISCSI != nil:
+		add(s.ISCSI.SecretRef)
+	case s.FlexVolume != nil:
+		add(s.FlexVolume.SecretRef)
+	case s.Cinder != nil:
+		add(s.Cinder.SecretRef)
+	case s.StorageOS != nil && s.StorageOS.SecretRef != nil:
+		add(&corev1.SecretReference{Namespace: s.StorageOS.SecretRef.Namespace, Name: s.StorageOS.SecretRef.Name})
+	case s.ScaleIO != nil:
+		add(s.ScaleIO.SecretRef)
+	case s.AzureFile != nil:
+		// Without a namespace, the secret is in the claim's.
+		ns := claimNS
+		if s.AzureFile.SecretNamespace != nil {
+			ns = *s.AzureFile.SecretNamespace
+		}
+		add(&corev1.SecretReference{Namespace: ns, Name: s.AzureFile.SecretName})
+	}
+	return out
+}
+
 // podOnNode reports whether pod namespace/name is bound to node.
 func (g *Graph) podOnNode(node, namespace, name string) bool {
 	g.mu.RLock()
@@ -175,6 +285,11 @@ func (g *Graph) reaches(node string, r ref) bool {
 func (g *Graph) reachesVolume(node, name string) bool {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
+	return g.reachesVolumeLocked(node, name)
+}
+
+// +checklocksread:g.mu
+func (g *Graph) reachesVolumeLocked(node, name string) bool {
 	counts := g.nodes[node]
 	for c := range g.volumeClaims[name] {
 		if counts[ref{kind: pvcKind, namespace: c.namespace, name: c.name}] > 0 {

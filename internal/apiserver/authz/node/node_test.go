@@ -47,6 +47,10 @@ func testGraph() *Graph {
 	}))
 	g.SetPVC(&corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "data"}, Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "pv-data"}})
 	g.SetPVC(&corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "unused"}, Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "pv-unused"}})
+	g.SetPV(&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-data"}, Spec: corev1.PersistentVolumeSpec{PersistentVolumeSource: corev1.PersistentVolumeSource{
+		CSI: &corev1.CSIPersistentVolumeSource{Driver: "d", VolumeHandle: "h", NodePublishSecretRef: &corev1.SecretReference{Namespace: "storage", Name: "csi-creds"}}}}})
+	g.SetPV(&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-unused"}, Spec: corev1.PersistentVolumeSpec{PersistentVolumeSource: corev1.PersistentVolumeSource{
+		RBD: &corev1.RBDPersistentVolumeSource{SecretRef: &corev1.SecretReference{Namespace: "storage", Name: "rbd-creds"}}}}})
 	return g
 }
 
@@ -93,6 +97,8 @@ func TestAuthorize(t *testing.T) {
 		{"claim status", n1, req("patch", "", "persistentvolumeclaims", "status", "app", "data"), authz.Allow, ""},
 		{"volume through claim", n1, req("get", "", "persistentvolumes", "", "", "pv-data"), authz.Allow, ""},
 		{"volume of an unused claim", n1, req("get", "", "persistentvolumes", "", "", "pv-unused"), authz.NoOpinion, "no relationship found between node 'n1' and this object"},
+		{"secret of a volume its pods use", n1, req("get", "", "secrets", "", "storage", "csi-creds"), authz.Allow, ""},
+		{"secret of a volume no pod of it uses", n1, req("get", "", "secrets", "", "storage", "rbd-creds"), authz.NoOpinion, "no relationship found between node 'n1' and this object"},
 		{"list volumes", n1, req("list", "", "persistentvolumes", "", "", ""), authz.NoOpinion, "can only get individual resources of this type"},
 		// Service accounts.
 		{"token for its pod's service account", n1, req("create", "", "serviceaccounts", "token", "app", "web-sa"), authz.Allow, ""},
@@ -177,6 +183,7 @@ func TestGraphUpdates(t *testing.T) {
 	check("after deleting the pod", n1, req("get", "", "pods", "", "app", "web"), authz.NoOpinion)
 	check("after deleting the pod", n1, req("get", "", "configmaps", "", "app", "web-conf"), authz.NoOpinion)
 	check("after deleting the pod", n1, req("get", "", "persistentvolumes", "", "", "pv-data"), authz.NoOpinion)
+	check("after deleting the pod", n1, req("get", "", "secrets", "", "storage", "csi-creds"), authz.NoOpinion)
 
 	// An updated pod stops referencing the secret.
 	g.SetPod(pod("app", "web-2", "n1", nil))
@@ -196,6 +203,9 @@ func TestGraphUpdates(t *testing.T) {
 		s.Volumes = []corev1.Volume{{Name: "d", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "unused"}}}}
 	}))
 	check("volume of claim now used", n2, req("get", "", "persistentvolumes", "", "", "pv-unused"), authz.Allow)
+	check("volume secret of claim now used", n2, req("get", "", "secrets", "", "storage", "rbd-creds"), authz.Allow)
+	g.DeletePV("pv-unused")
+	check("volume secret after deleting the volume", n2, req("get", "", "secrets", "", "storage", "rbd-creds"), authz.NoOpinion)
 	g.SetPVC(&corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "unused"}, Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "pv-new"}})
 	check("old volume after rebinding", n2, req("get", "", "persistentvolumes", "", "", "pv-unused"), authz.NoOpinion)
 	check("new volume after rebinding", n2, req("get", "", "persistentvolumes", "", "", "pv-new"), authz.Allow)
