@@ -161,6 +161,14 @@ var rules = []rule{
 		return ""
 	},
 	func(a, b string) string {
+		if (under(b, "internal/apiserver/authn") || under(b, "internal/apiserver/authz")) &&
+			!under(a, "internal/apiserver") && !under(a, "internal/server") && !under(a, "internal/testutil") &&
+			!under(a, "internal/bench") && !strings.HasPrefix(a, "cmd/bench") {
+			return "authentication and authorization are the apiserver's; components reach them only through the API (TokenReview, SubjectAccessReview)"
+		}
+		return ""
+	},
+	func(a, b string) string {
 		if under(b, "internal/testutil") && !strings.HasSuffix(a, "_test") && !under(a, "internal/testutil") && !under(a, "internal/bench") && !strings.HasPrefix(a, "cmd/bench") {
 			return "only tests (and benchmarks) import testutil"
 		}
