@@ -272,3 +272,9 @@ func (d *duplicates[T]) add(v T) bool {
 	d.seen.Insert(v)
 	return false
 }
+
+// validateConditions checks metav1.Condition lists (type, status, reason,
+// observedGeneration, lastTransitionTime).
+func validateConditions(conds []metav1.Condition, fldPath *field.Path) field.ErrorList {
+	return metav1validation.ValidateConditions(conds, fldPath)
+}
