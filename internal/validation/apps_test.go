@@ -113,7 +113,7 @@ func TestValidateDeploymentStatusUpdate(t *testing.T) {
 func TestValidateReplicaSet(t *testing.T) {
 	rs := &appsv1.ReplicaSet{
 		ObjectMeta: metav1.ObjectMeta{Name: "web-abc", Namespace: "default"},
-		Spec: appsv1.ReplicaSetSpec{Replicas: ptr(int32(1)), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}, Template: validTemplate()},
+		Spec:       appsv1.ReplicaSetSpec{Replicas: ptr(int32(1)), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}, Template: validTemplate()},
 	}
 	checkErrs(t, ValidateReplicaSet(rs), nil)
 	bad := rs.DeepCopy()
@@ -233,7 +233,9 @@ func TestValidateDaemonSet(t *testing.T) {
 			d.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable = ptr(intstr.FromInt32(0))
 			d.Spec.UpdateStrategy.RollingUpdate.MaxSurge = ptr(intstr.FromString("10%"))
 		}},
-		{name: "both zero", mutate: func(d *appsv1.DaemonSet) { d.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable = ptr(intstr.FromInt32(0)) },
+		{name: "both zero", mutate: func(d *appsv1.DaemonSet) {
+			d.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable = ptr(intstr.FromInt32(0))
+		},
 			want: want(invalid, "spec.updateStrategy.rollingUpdate.maxUnavailable")},
 		{name: "both set", mutate: func(d *appsv1.DaemonSet) { d.Spec.UpdateStrategy.RollingUpdate.MaxSurge = ptr(intstr.FromInt32(1)) },
 			want: want(invalid, "spec.updateStrategy.rollingUpdate.maxSurge")},
