@@ -46,7 +46,9 @@ func TestValidatePersistentVolume(t *testing.T) {
 			pv.Spec.PersistentVolumeSource = corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: "/mnt/disk1"}}
 		}, want: want(required, "spec.nodeAffinity")},
 		{name: "no access modes", mutate: func(pv *corev1.PersistentVolume) { pv.Spec.AccessModes = nil }, want: want(required, "spec.accessModes")},
-		{name: "bad access mode", mutate: func(pv *corev1.PersistentVolume) { pv.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{"ReadEverything"} },
+		{name: "bad access mode", mutate: func(pv *corev1.PersistentVolume) {
+			pv.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{"ReadEverything"}
+		},
 			want: want(notSupported, "spec.accessModes")},
 		{name: "RWOP with others", mutate: func(pv *corev1.PersistentVolume) {
 			pv.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOncePod, corev1.ReadOnlyMany}
@@ -345,16 +347,25 @@ func TestValidateHorizontalPodAutoscaler(t *testing.T) {
 				Policies: []autoscalingv2.HPAScalingPolicy{{Type: autoscalingv2.PodsScalingPolicy, Value: 1, PeriodSeconds: 60}}}}
 		}},
 		{name: "min zero", mutate: func(h *autoscalingv2.HorizontalPodAutoscaler) { h.Spec.MinReplicas = ptr(int32(0)) }, want: want(invalid, "spec.minReplicas")},
-		{name: "max below min", mutate: func(h *autoscalingv2.HorizontalPodAutoscaler) { h.Spec.MinReplicas = ptr(int32(5)); h.Spec.MaxReplicas = 3 },
+		{name: "max below min", mutate: func(h *autoscalingv2.HorizontalPodAutoscaler) {
+			h.Spec.MinReplicas = ptr(int32(5))
+			h.Spec.MaxReplicas = 3
+		},
 			want: want(invalid, "spec.maxReplicas")},
-		{name: "no target", mutate: func(h *autoscalingv2.HorizontalPodAutoscaler) { h.Spec.ScaleTargetRef = autoscalingv2.CrossVersionObjectReference{} },
+		{name: "no target", mutate: func(h *autoscalingv2.HorizontalPodAutoscaler) {
+			h.Spec.ScaleTargetRef = autoscalingv2.CrossVersionObjectReference{}
+		},
 			want: want(required, "spec.scaleTargetRef.kind", required, "spec.scaleTargetRef.name")},
-		{name: "metric source mismatch", mutate: func(h *autoscalingv2.HorizontalPodAutoscaler) { h.Spec.Metrics[0].Type = autoscalingv2.PodsMetricSourceType },
+		{name: "metric source mismatch", mutate: func(h *autoscalingv2.HorizontalPodAutoscaler) {
+			h.Spec.Metrics[0].Type = autoscalingv2.PodsMetricSourceType
+		},
 			want: want(forbidden, "spec.metrics[0].resource", required, "spec.metrics[0].pods")},
 		{name: "resource target value", mutate: func(h *autoscalingv2.HorizontalPodAutoscaler) {
 			h.Spec.Metrics[0].Resource.Target = autoscalingv2.MetricTarget{Type: autoscalingv2.ValueMetricType, Value: ptr(resource.MustParse("1"))}
 		}, want: want(forbidden, "spec.metrics[0].resource.target.value", required, "spec.metrics[0].resource.target.averageUtilization")},
-		{name: "utilization zero", mutate: func(h *autoscalingv2.HorizontalPodAutoscaler) { h.Spec.Metrics[0].Resource.Target.AverageUtilization = ptr(int32(0)) },
+		{name: "utilization zero", mutate: func(h *autoscalingv2.HorizontalPodAutoscaler) {
+			h.Spec.Metrics[0].Resource.Target.AverageUtilization = ptr(int32(0))
+		},
 			want: want(invalid, "spec.metrics[0].resource.target.averageUtilization")},
 		{name: "bad policy", mutate: func(h *autoscalingv2.HorizontalPodAutoscaler) {
 			h.Spec.Behavior = &autoscalingv2.HorizontalPodAutoscalerBehavior{ScaleUp: &autoscalingv2.HPAScalingRules{
