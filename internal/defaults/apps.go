@@ -48,7 +48,8 @@ func ReplicaSet(rs *appsv1.ReplicaSet) {
 // StatefulSet defaults a stateful set: OrderedReady pod management, a
 // RollingUpdate strategy with partition 0, claims retained when deleted or
 // scaled down, 1 replica, 10 revisions of history, its pod template and
-// its volume claim templates (as claims: Filesystem mode, phase Pending).
+// its volume claim templates (as claims: Filesystem mode, phase Pending,
+// and apiVersion v1, kind PersistentVolumeClaim).
 func StatefulSet(ss *appsv1.StatefulSet) {
 	spec := &ss.Spec
 	if spec.PodManagementPolicy == "" {
@@ -81,7 +82,12 @@ func StatefulSet(ss *appsv1.StatefulSet) {
 	}
 	PodTemplateSpec(&spec.Template)
 	for i := range spec.VolumeClaimTemplates {
-		PersistentVolumeClaim(&spec.VolumeClaimTemplates[i])
+		vct := &spec.VolumeClaimTemplates[i]
+		PersistentVolumeClaim(vct)
+		// Kubernetes returns the embedded claims with their type.
+		if vct.APIVersion == "" && vct.Kind == "" {
+			vct.APIVersion, vct.Kind = "v1", "PersistentVolumeClaim"
+		}
 	}
 }
 

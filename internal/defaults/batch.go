@@ -74,7 +74,9 @@ func jobSpec(spec *batchv1.JobSpec) {
 // true: the template gets the job-name and controller-uid labels (both
 // with and without the batch.kubernetes.io/ prefix; labels the user set
 // are kept, and validation rejects wrong ones) and the selector matches
-// batch.kubernetes.io/controller-uid. It is a create-time step, not a
+// batch.kubernetes.io/controller-uid, and manualSelector is recorded as
+// false; a job without labels then takes its template's (generated ones
+// included). It is a create-time step, not a
 // default: call it once, after the job's uid is assigned and before
 // validation.
 //
@@ -83,6 +85,7 @@ func JobSelector(job *batchv1.Job) {
 	if job.Spec.ManualSelector != nil && *job.Spec.ManualSelector {
 		return
 	}
+	job.Spec.ManualSelector = ptrTo(false)
 	tmpl := &job.Spec.Template
 	if tmpl.Labels == nil {
 		tmpl.Labels = map[string]string{}
@@ -106,6 +109,9 @@ func JobSelector(job *batchv1.Job) {
 	if _, ok := job.Spec.Selector.MatchLabels[batchv1.ControllerUidLabel]; !ok {
 		job.Spec.Selector.MatchLabels[batchv1.ControllerUidLabel] = string(job.UID)
 	}
+	// A job without labels of its own carries its template's: Kubernetes
+	// gets there by defaulting the job again when it reads it back.
+	Job(job)
 }
 
 // CronJob defaults a cron job: concurrency Allow, not suspended, 3
