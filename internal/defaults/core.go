@@ -43,11 +43,22 @@ func Node(n *corev1.Node) {
 	roundResourceList(n.Status.Allocatable)
 }
 
-// Secret defaults a secret's type to Opaque.
+// Secret defaults a secret's type to Opaque and folds stringData into
+// data (stringData wins), which Kubernetes does when it converts the
+// request, so that stringData is never stored or returned.
 func Secret(s *corev1.Secret) {
 	if s.Type == "" {
 		s.Type = corev1.SecretTypeOpaque
 	}
+	if len(s.StringData) > 0 {
+		if s.Data == nil {
+			s.Data = make(map[string][]byte, len(s.StringData))
+		}
+		for k, v := range s.StringData {
+			s.Data[k] = []byte(v)
+		}
+	}
+	s.StringData = nil
 }
 
 // ConfigMap defaults a config map's data to an empty map (which encodes to

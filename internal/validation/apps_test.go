@@ -161,6 +161,12 @@ func TestValidateStatefulSet(t *testing.T) {
 		want   []string
 	}{
 		{name: "valid", mutate: func(s *appsv1.StatefulSet) {}},
+		{name: "mount of a claimed volume", mutate: func(s *appsv1.StatefulSet) {
+			s.Spec.Template.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
+		}},
+		{name: "mount of an unknown volume", mutate: func(s *appsv1.StatefulSet) {
+			s.Spec.Template.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "logs", MountPath: "/logs"}}
+		}, want: want(notFound, "spec.template.spec.containers[0].volumeMounts[0].name")},
 		{name: "pod management", mutate: func(s *appsv1.StatefulSet) { s.Spec.PodManagementPolicy = "Random" }, want: want(notSupported, "spec.podManagementPolicy")},
 		{name: "update strategy", mutate: func(s *appsv1.StatefulSet) { s.Spec.UpdateStrategy.Type = "" }, want: want(required, "spec.updateStrategy.type")},
 		{name: "OnDelete with rolling update", mutate: func(s *appsv1.StatefulSet) { s.Spec.UpdateStrategy.Type = appsv1.OnDeleteStatefulSetStrategyType },

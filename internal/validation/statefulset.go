@@ -2,6 +2,7 @@ package validation
 
 import (
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -56,7 +57,7 @@ func validateStatefulSetSpec(spec *appsv1.StatefulSetSpec, sp *field.Path) field
 	errs = append(errs, validateNonnegative(int64(spec.MinReadySeconds), sp.Child("minReadySeconds"))...)
 	errs = append(errs, validateNonnegativePtr(spec.RevisionHistoryLimit, sp.Child("revisionHistoryLimit"))...)
 	errs = append(errs, validateWorkloadSelector(spec.Selector, spec.Template.Labels, "statefulset", sp)...)
-	errs = append(errs, validateWorkloadTemplate(&spec.Template, "StatefulSet", sp.Child("template"))...)
+	errs = append(errs, validateWorkloadTemplate(templateWithClaims(spec), "StatefulSet", sp.Child("template"))...)
 	var names duplicates[string]
 	for i := range spec.VolumeClaimTemplates {
 		vct := &spec.VolumeClaimTemplates[i]
@@ -73,6 +74,28 @@ func validateStatefulSetSpec(spec *appsv1.StatefulSetSpec, sp *field.Path) field
 		errs = append(errs, validatePVCSpec(&vct.Spec, p.Child("spec"))...)
 	}
 	return errs
+}
+
+// templateWithClaims returns the pod template as each pod gets it: with a
+// volume per claim template, so that mounts of claimed volumes resolve.
+func templateWithClaims(spec *appsv1.StatefulSetSpec) *corev1.PodTemplateSpec {
+	if len(spec.VolumeClaimTemplates) == 0 {
+		return &spec.Template
+	}
+	tmpl := spec.Template.DeepCopy()
+	have := map[string]bool{}
+	for _, v := range tmpl.Spec.Volumes {
+		have[v.Name] = true
+	}
+	for _, vct := range spec.VolumeClaimTemplates {
+		if vct.Name == "" || have[vct.Name] {
+			continue
+		}
+		tmpl.Spec.Volumes = append(tmpl.Spec.Volumes, corev1.Volume{Name: vct.Name, VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: vct.Name},
+		}})
+	}
+	return tmpl
 }
 
 // ValidateStatefulSetUpdate checks a stateful set update: only replicas,
