@@ -165,29 +165,14 @@ func ValidateSecretUpdate(s, old *corev1.Secret) field.ErrorList {
 	return errs
 }
 
-// ValidateServiceAccount checks a service account on create.
+// ValidateServiceAccount checks a service account on create. Like
+// Kubernetes, it does not check the names of the secrets it lists: a wrong
+// one simply resolves to nothing.
 func ValidateServiceAccount(sa *corev1.ServiceAccount) field.ErrorList {
-	errs := ValidateObjectMeta(&sa.ObjectMeta, true, NameIsDNSSubdomain, field.NewPath("metadata"))
-	return append(errs, validateServiceAccountRefs(sa)...)
-}
-
-func validateServiceAccountRefs(sa *corev1.ServiceAccount) field.ErrorList {
-	var errs field.ErrorList
-	for i, s := range sa.Secrets {
-		if s.Name != "" {
-			errs = append(errs, validateDNS1123Subdomain(s.Name, field.NewPath("secrets").Index(i).Child("name"))...)
-		}
-	}
-	for i, s := range sa.ImagePullSecrets {
-		if s.Name != "" {
-			errs = append(errs, validateDNS1123Subdomain(s.Name, field.NewPath("imagePullSecrets").Index(i).Child("name"))...)
-		}
-	}
-	return errs
+	return ValidateObjectMeta(&sa.ObjectMeta, true, NameIsDNSSubdomain, field.NewPath("metadata"))
 }
 
 // ValidateServiceAccountUpdate checks a service account update.
 func ValidateServiceAccountUpdate(sa, old *corev1.ServiceAccount) field.ErrorList {
-	errs := ValidateObjectMetaUpdate(&sa.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
-	return append(errs, validateServiceAccountRefs(sa)...)
+	return ValidateObjectMetaUpdate(&sa.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
 }

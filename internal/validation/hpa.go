@@ -72,19 +72,29 @@ func validateMetricSpec(m *autoscalingv2.MetricSpec, p *field.Path) field.ErrorL
 		return field.ErrorList{field.Required(p.Child("type"), "must specify a metric source type")}
 	}
 	errs := validateEnum(m.Type, true, supportedMetricSources, p.Child("type"))
-	set := map[autoscalingv2.MetricSourceType]bool{
-		autoscalingv2.ObjectMetricSourceType:            m.Object != nil,
-		autoscalingv2.PodsMetricSourceType:              m.Pods != nil,
-		autoscalingv2.ResourceMetricSourceType:          m.Resource != nil,
-		autoscalingv2.ContainerResourceMetricSourceType: m.ContainerResource != nil,
-		autoscalingv2.ExternalMetricSourceType:          m.External != nil,
+	if len(errs) > 0 {
+		return errs
 	}
-	for t, isSet := range set {
-		if isSet && t != m.Type {
-			errs = append(errs, field.Forbidden(p.Child(fieldNameOfSource(t)), "must populate the given metric source only"))
+	set := []struct {
+		t   autoscalingv2.MetricSourceType
+		set bool
+	}{
+		{autoscalingv2.ObjectMetricSourceType, m.Object != nil},
+		{autoscalingv2.PodsMetricSourceType, m.Pods != nil},
+		{autoscalingv2.ResourceMetricSourceType, m.Resource != nil},
+		{autoscalingv2.ContainerResourceMetricSourceType, m.ContainerResource != nil},
+		{autoscalingv2.ExternalMetricSourceType, m.External != nil},
+	}
+	typeSet := false
+	for _, s := range set {
+		if s.set && s.t != m.Type {
+			errs = append(errs, field.Forbidden(p.Child(fieldNameOfSource(s.t)), "must populate the given metric source only"))
+		}
+		if s.set && s.t == m.Type {
+			typeSet = true
 		}
 	}
-	if !set[m.Type] {
+	if !typeSet {
 		errs = append(errs, field.Required(p.Child(fieldNameOfSource(m.Type)), "must populate information for the given metric source"))
 		return errs
 	}

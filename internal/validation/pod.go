@@ -90,11 +90,6 @@ func validatePodSpec(spec *corev1.PodSpec, isPod bool, fldPath *field.Path) fiel
 			errs = append(errs, validateDNS1123Subdomain(h, p.Child("hostnames").Index(j))...)
 		}
 	}
-	for i, s := range spec.ImagePullSecrets {
-		if s.Name != "" {
-			errs = append(errs, validateDNS1123Subdomain(s.Name, fldPath.Child("imagePullSecrets").Index(i).Child("name"))...)
-		}
-	}
 	if spec.PriorityClassName != "" {
 		errs = append(errs, validateNameRef(spec.PriorityClassName, NameIsDNSSubdomain, fldPath.Child("priorityClassName"))...)
 	}
@@ -103,9 +98,6 @@ func validatePodSpec(spec *corev1.PodSpec, isPod bool, fldPath *field.Path) fiel
 	}
 	if spec.RuntimeClassName != nil {
 		errs = append(errs, validateNameRef(*spec.RuntimeClassName, NameIsDNSSubdomain, fldPath.Child("runtimeClassName"))...)
-	}
-	if spec.SchedulerName != "" {
-		errs = append(errs, validateDNS1123Subdomain(spec.SchedulerName, fldPath.Child("schedulerName"))...)
 	}
 	if spec.OS != nil {
 		errs = append(errs, validateEnum(spec.OS.Name, true, supportedOSNames, fldPath.Child("os", "name"))...)
