@@ -100,7 +100,7 @@ func validateServiceSpec(svc *corev1.Service, opts ServiceOptions, sp *field.Pat
 		if cname == "" {
 			errs = append(errs, field.Required(sp.Child("externalName"), ""))
 		} else {
-			errs = append(errs, utilvalidation.IsFullyQualifiedDomainName(sp.Child("externalName"), cname)...)
+			errs = append(errs, validateDNS1123Subdomain(cname, sp.Child("externalName"))...)
 		}
 	} else {
 		errs = append(errs, validateClusterIPs(svc, sp)...)
