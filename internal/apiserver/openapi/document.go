@@ -62,10 +62,10 @@ func build(cfg Config, markers map[string]map[string]marker) (*Service, error) {
 	}{}}
 	for _, gv := range gvs {
 		doc := &spec3.OpenAPI{
-			Version:    "3.0.0",
-			Info:       info,
-			Paths:      &spec3.Paths{Paths: map[string]*spec3.Path{}},
-			Components: &spec3.Components{Schemas: map[string]*spec.Schema{}, SecuritySchemes: spec3.SecuritySchemes{"BearerToken": bearerV3()}},
+			Version:             "3.0.0",
+			Info:                info,
+			Paths:               &spec3.Paths{Paths: map[string]*spec3.Path{}},
+			Components:          &spec3.Components{Schemas: map[string]*spec.Schema{}, SecuritySchemes: spec3.SecuritySchemes{"BearerToken": bearerV3()}},
 			SecurityRequirement: []map[string][]string{{"BearerToken": {}}},
 		}
 		var roots []string

@@ -34,7 +34,7 @@ type (
 		OpenAPISchemaType() []string
 		OpenAPISchemaFormat() string
 	}
-	openAPIV3OneOf interface{ OpenAPIV3OneOfTypes() []string }
+	openAPIV3OneOf    interface{ OpenAPIV3OneOfTypes() []string }
 	openAPIModelNamer interface{ OpenAPIModelName() string }
 	swaggerDocumented interface{ SwaggerDoc() map[string]string }
 )
