@@ -225,12 +225,14 @@ func TestRows(t *testing.T) {
 	}
 	deletedJob := job("deleted", ptr(int32(1)), nil, 0, "", time.Minute, 0)
 	deletedJob.DeletionTimestamp = agoPtr(time.Second)
-	storage := func(q string) corev1.ResourceList { return corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(q)} }
+	storage := func(q string) corev1.ResourceList {
+		return corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(q)}
+	}
 	controllerRef := true
 	revision := &appsv1.ControllerRevision{ObjectMeta: objMeta("web-5d8f", time.Hour), Revision: 3}
 	revision.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "web", Controller: &controllerRef}}
 	slice := &discoveryv1.EndpointSlice{ObjectMeta: objMeta("web-abc", time.Hour), AddressType: discoveryv1.AddressTypeIPv4,
-		Ports: []discoveryv1.EndpointPort{{Port: ptr(int32(80))}, {Name: ptr("metrics")}, {}, {Port: ptr(int32(9000))}},
+		Ports:     []discoveryv1.EndpointPort{{Port: ptr(int32(80))}, {Name: ptr("metrics")}, {}, {Port: ptr(int32(9000))}},
 		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.42.0.1"}}, {Addresses: []string{"10.42.0.2", "10.42.0.3"}}, {Addresses: []string{"10.42.0.4"}}}}
 	hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: objMeta("web", time.Hour), Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
 		ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{Kind: "Deployment", Name: "web"}, MinReplicas: ptr(int32(2)), MaxReplicas: 10,
