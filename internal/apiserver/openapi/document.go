@@ -38,14 +38,14 @@ type Stats struct {
 
 // New builds the OpenAPI documents of cfg's resources.
 func New(cfg Config) (*Service, error) {
-	return build(cfg, kubernetesMarkers())
+	return build(cfg, kubernetesMarkers(), kubernetesEnums())
 }
 
 // build builds the documents with the given markers; tests build without
 // them to find what reflection alone misses.
-func build(cfg Config, markers map[string]map[string]marker) (*Service, error) {
+func build(cfg Config, markers map[string]map[string]marker, enums map[string]enum) (*Service, error) {
 	start := time.Now()
-	defs, byGV, gvs, err := collect(cfg, markers)
+	defs, byGV, gvs, err := collect(cfg, markers, enums)
 	if err != nil {
 		return nil, err
 	}
@@ -130,11 +130,11 @@ func build(cfg Config, markers map[string]map[string]marker) (*Service, error) {
 
 // collect defines the schemas and path items of cfg's resources, grouped
 // by group version; gvs lists the group versions in document-name order.
-func collect(cfg Config, markers map[string]map[string]marker) (*definitions, map[schema.GroupVersion][]*pathItem, []schema.GroupVersion, error) {
+func collect(cfg Config, markers map[string]map[string]marker, enums map[string]enum) (*definitions, map[schema.GroupVersion][]*pathItem, []schema.GroupVersion, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, nil, nil, fmt.Errorf("openapi config: %w", err)
 	}
-	defs := newDefinitions(cfg.Scheme, markers)
+	defs := newDefinitions(cfg.Scheme, markers, enums)
 	pb, err := newPathBuilder(cfg.Scheme, defs)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("building meta definitions: %w", err)

@@ -133,6 +133,7 @@ func TestKubectlV3(t *testing.T) {
 				"KIND:       Deployment", "spec\t<DeploymentSpec> -required-", "replicas\t<integer>", "containerPort\t<integer> -required-",
 			}},
 			{[]string{"spec", "ports", "targetPort"}, v1.WithResource("services"), false, []string{"FIELD: targetPort <IntOrString>"}},
+			{[]string{"spec", "containers", "imagePullPolicy"}, v1.WithResource("pods"), false, []string{"ENUM:", "Always", "IfNotPresent", "Never"}},
 		}
 		for _, tc := range tests {
 			var out bytes.Buffer

@@ -1,6 +1,10 @@
 package openapi
 
-import "k8s.io/kube-openapi/pkg/validation/spec"
+import (
+	"strings"
+
+	"k8s.io/kube-openapi/pkg/validation/spec"
+)
 
 // marker is what k8s.io/api's comment markers say about one field (or, under
 // the field name "", about the type itself) beyond what reflection sees:
@@ -38,4 +42,32 @@ func (m marker) apply(s *spec.Schema) {
 	if m.HasDefault {
 		s.Default = m.Default
 	}
+}
+
+// enum is what k8s.io/api says of a +enum string type: the values of its
+// constants and their documentation.
+type enum struct {
+	// Values are the constants' values, sorted as Go-quoted strings.
+	Values []string
+	// Docs are the lines Kubernetes appends to the description of a field
+	// of the type, one per value: " - `"Always"` means ...", sorted.
+	Docs []string
+}
+
+// describe appends the enum's values to a field description, the way
+// Kubernetes' openapi-gen does.
+func (e enum) describe(description string) string {
+	if len(e.Docs) == 0 {
+		return description
+	}
+	return description + "\n\nPossible enum values:\n" + strings.Join(e.Docs, "\n")
+}
+
+// enumValues returns the values as a schema's enum list.
+func (e enum) enumValues() []interface{} {
+	out := make([]interface{}, len(e.Values))
+	for i, v := range e.Values {
+		out[i] = v
+	}
+	return out
 }

@@ -65,6 +65,8 @@ type definitions struct {
 	// markers adds what only k8s.io/api's comments say (list types, map
 	// types, defaults); nil builds schemas from reflection alone.
 	markers map[string]map[string]marker
+	// enums are the +enum string types, by Go package path and type name.
+	enums map[string]enum
 
 	names map[reflect.Type]string
 	// defs are the v3 schemas; v2 holds the v2 form of the definitions whose
@@ -73,10 +75,11 @@ type definitions struct {
 	v2   map[string]*spec.Schema
 }
 
-func newDefinitions(scheme *runtime.Scheme, markers map[string]map[string]marker) *definitions {
+func newDefinitions(scheme *runtime.Scheme, markers map[string]map[string]marker, enums map[string]enum) *definitions {
 	d := &definitions{
 		gvks:    map[reflect.Type][]schema.GroupVersionKind{},
 		markers: markers,
+		enums:   enums,
 		names:   map[reflect.Type]string{},
 		defs:    map[string]*spec.Schema{},
 		v2:      map[string]*spec.Schema{},
@@ -212,6 +215,9 @@ func (d *definitions) addFields(s *spec.Schema, t reflect.Type, owner string) er
 			return fmt.Errorf("field %s: %w", f.Name, err)
 		}
 		prop.Description = docs[tag.name]
+		if e, ok := d.enums[typeKey(f.Type)]; ok {
+			prop.Description = e.describe(prop.Description)
+		}
 		if ps := f.Tag.Get("patchStrategy"); ps != "" {
 			addExtension(&prop, extPatchStrategy, ps)
 		}
@@ -282,9 +288,24 @@ func (d *definitions) fieldSchema(t reflect.Type, omitEmpty, top bool) (spec.Sch
 		}
 		s.Type = []string{typ}
 		s.Format = format
+		if e, ok := d.enums[typeKey(t)]; ok {
+			s.Enum = e.enumValues()
+		}
 	}
 	s.Default = enforcedDefault(t, omitEmpty)
 	return s, nil
+}
+
+// typeKey names a (pointed to) named type by package path and name, as the
+// enum table does: "k8s.io/api/core/v1.PullPolicy".
+func typeKey(t reflect.Type) string {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.PkgPath() == "" {
+		return ""
+	}
+	return t.PkgPath() + "." + t.Name()
 }
 
 // enforcedDefault is the default Kubernetes' openapi-gen gives a value of

@@ -302,3 +302,877 @@ func kubernetesMarkers() map[string]map[string]marker {
 		},
 	}
 }
+
+// kubernetesEnums returns k8s.io/api's +enum string types, by package path
+// and type name, with their values and value docs.
+func kubernetesEnums() map[string]enum {
+	return map[string]enum{
+		"k8s.io/api/apps/v1.DaemonSetUpdateStrategyType": {
+			Values: []string{"OnDelete", "RollingUpdate"},
+			Docs: []string{
+				" - `\"OnDelete\"` Replace the old daemons only when it's killed",
+				" - `\"RollingUpdate\"` Replace the old daemons by new ones using rolling update i.e replace them on each node one after the other.",
+			},
+		},
+		"k8s.io/api/apps/v1.DeploymentConditionType": {
+			Values: []string{"Available", "Progressing", "ReplicaFailure"},
+			Docs: []string{
+				" - `\"Available\"` Available means the deployment is available, ie. at least the minimum available replicas required are up and running for at least minReadySeconds.",
+				" - `\"Progressing\"` Progressing means the deployment is progressing. Progress for a deployment is considered when a new replica set is created or adopted, and when new pods scale up or old pods scale down. Progress is not estimated for paused deployments or when progressDeadlineSeconds is not specified.",
+				" - `\"ReplicaFailure\"` ReplicaFailure is added in a deployment when one of its pods fails to be created or deleted.",
+			},
+		},
+		"k8s.io/api/apps/v1.DeploymentStrategyType": {
+			Values: []string{"Recreate", "RollingUpdate"},
+			Docs: []string{
+				" - `\"Recreate\"` Kill all existing pods before creating new ones.",
+				" - `\"RollingUpdate\"` Replace the old ReplicaSets by new one using rolling update i.e gradually scale down the old ReplicaSets and scale up the new one.",
+			},
+		},
+		"k8s.io/api/apps/v1.PersistentVolumeClaimRetentionPolicyType": {
+			Values: []string{"Delete", "Retain"},
+			Docs: []string{
+				" - `\"Delete\"` specifies that PersistentVolumeClaims associated with StatefulSet VolumeClaimTemplates will be deleted in the scenario specified in StatefulSetPersistentVolumeClaimRetentionPolicy.",
+				" - `\"Retain\"` is the default PersistentVolumeClaimRetentionPolicy and specifies that PersistentVolumeClaims associated with StatefulSet VolumeClaimTemplates will not be deleted.",
+			},
+		},
+		"k8s.io/api/apps/v1.PodManagementPolicyType": {
+			Values: []string{"OrderedReady", "Parallel"},
+			Docs: []string{
+				" - `\"OrderedReady\"` will create pods in strictly increasing order on scale up and strictly decreasing order on scale down, progressing only when the previous pod is ready or terminated. At most one pod will be changed at any time.",
+				" - `\"Parallel\"` will create and delete pods as soon as the stateful set replica count is changed, and will not wait for pods to be ready or complete termination.",
+			},
+		},
+		"k8s.io/api/apps/v1.ReplicaSetConditionType": {
+			Values: []string{"ReplicaFailure"},
+			Docs: []string{
+				" - `\"ReplicaFailure\"` is added in a replica set when one of its pods fails to be created due to insufficient quota, limit ranges, pod security policy, node selectors, etc. or deleted due to kubelet being down or finalizers are failing.",
+			},
+		},
+		"k8s.io/api/apps/v1.StatefulSetConditionType": {
+			Values: []string{"Progressing"},
+			Docs: []string{
+				" - `\"Progressing\"` means the StatefulSet is progressing through an update. This condition is an alpha type and requires enabling StatefulSetRecreateStrategy feature gate.",
+			},
+		},
+		"k8s.io/api/apps/v1.StatefulSetUpdateStrategyType": {
+			Values: []string{"OnDelete", "Recreate", "RollingUpdate"},
+			Docs: []string{
+				" - `\"OnDelete\"` disables ordered rolling restarts. Version tracking is done on a best-effort basis - the controller will try to eventually converge StatefulSet's currentRevision with updateRevision. Pods are recreated from the StatefulSetSpec when they are manually deleted. When a scale operation is performed with this strategy, new Pods will be created from the specification version indicated by the StatefulSet's updateRevision.",
+				" - `\"Recreate\"` indicates that all existing pods will be deleted and fully terminated before any new-revision pods are created. This ensures that old and new revision Pods never run at the same time. This is an alpha type and requires enabling StatefulSetRecreateStrategy feature gate. Switching to the Recreate strategy is allowed when the feature gate is enabled, and switching away from it to a different update strategy is also allowed. +featureGate=StatefulSetRecreateStrategy",
+				" - `\"RollingUpdate\"` indicates that update will be applied to all Pods in the StatefulSet with respect to the StatefulSet ordering constraints. When a scale operation is performed with this strategy, new Pods will be created from the specification version indicated by the StatefulSet's updateRevision.",
+			},
+		},
+		"k8s.io/api/autoscaling/v2.HPAScalingPolicyType": {
+			Values: []string{"Percent", "Pods"},
+			Docs: []string{
+				" - `\"Percent\"` is a policy used to specify a relative amount of change with respect to the current number of pods.",
+				" - `\"Pods\"` is a policy used to specify a change in absolute number of pods.",
+			},
+		},
+		"k8s.io/api/autoscaling/v2.HorizontalPodAutoscalerConditionType": {
+			Values: []string{"AbleToScale", "ScaledToZero", "ScalingActive", "ScalingLimited"},
+			Docs: []string{
+				" - `\"AbleToScale\"` indicates a lack of transient issues which prevent scaling from occurring, such as being in a backoff window, or being unable to access/update the target scale.",
+				" - `\"ScaledToZero\"` indicates that the HPA controller scaled the workload to zero.",
+				" - `\"ScalingActive\"` indicates that the HPA controller is able to scale if necessary: it's correctly configured, can fetch the desired metrics, and isn't disabled.",
+				" - `\"ScalingLimited\"` indicates that the calculated scale based on metrics would be above or below the range for the HPA, and has thus been capped.",
+			},
+		},
+		"k8s.io/api/autoscaling/v2.MetricSourceType": {
+			Values: []string{"ContainerResource", "External", "Object", "Pods", "Resource"},
+			Docs: []string{
+				" - `\"ContainerResource\"` is a resource metric known to Kubernetes, as specified in requests and limits, describing a single container in each pod in the current scale target (e.g. CPU or memory). Such metrics are built in to Kubernetes, and have special scaling options on top of those available to normal per-pod metrics (the \"pods\" source).",
+				" - `\"External\"` is a global metric that is not associated with any Kubernetes object. It allows autoscaling based on information coming from components running outside of cluster (for example length of queue in cloud messaging service, or QPS from loadbalancer running outside of cluster).",
+				" - `\"Object\"` is a metric describing a kubernetes object (for example, hits-per-second on an Ingress object).",
+				" - `\"Pods\"` is a metric describing each pod in the current scale target (for example, transactions-processed-per-second). The values will be averaged together before being compared to the target value.",
+				" - `\"Resource\"` is a resource metric known to Kubernetes, as specified in requests and limits, describing each pod in the current scale target (e.g. CPU or memory). Such metrics are built in to Kubernetes, and have special scaling options on top of those available to normal per-pod metrics (the \"pods\" source).",
+			},
+		},
+		"k8s.io/api/autoscaling/v2.MetricTargetType": {
+			Values: []string{"AverageValue", "Utilization", "Value"},
+			Docs: []string{
+				" - `\"AverageValue\"` declares a MetricTarget is an",
+				" - `\"Utilization\"` declares a MetricTarget is an AverageUtilization value",
+				" - `\"Value\"` declares a MetricTarget is a raw value",
+			},
+		},
+		"k8s.io/api/autoscaling/v2.ScalingPolicySelect": {
+			Values: []string{"Disabled", "Max", "Min"},
+			Docs: []string{
+				" - `\"Disabled\"` disables the scaling in this direction.",
+				" - `\"Max\"` selects the policy with the highest possible change.",
+				" - `\"Min\"` selects the policy with the lowest possible change.",
+			},
+		},
+		"k8s.io/api/batch/v1.CompletionMode": {
+			Values: []string{"Indexed", "NonIndexed"},
+			Docs: []string{
+				" - `\"Indexed\"` is a Job completion mode. In this mode, the Pods of a Job get an associated completion index from 0 to (.spec.completions - 1). The Job is considered complete when a Pod completes for each completion index.",
+				" - `\"NonIndexed\"` is a Job completion mode. In this mode, the Job is considered complete when there have been .spec.completions successfully completed Pods. Pod completions are homologous to each other.",
+			},
+		},
+		"k8s.io/api/batch/v1.ConcurrencyPolicy": {
+			Values: []string{"Allow", "Forbid", "Replace"},
+			Docs: []string{
+				" - `\"Allow\"` allows CronJobs to run concurrently.",
+				" - `\"Forbid\"` forbids concurrent runs, skipping next run if previous hasn't finished yet.",
+				" - `\"Replace\"` cancels currently running job and replaces it with a new one.",
+			},
+		},
+		"k8s.io/api/batch/v1.JobConditionType": {
+			Values: []string{"Complete", "Failed", "FailureTarget", "SuccessCriteriaMet", "Suspended"},
+			Docs: []string{
+				" - `\"Complete\"` means the job has completed its execution.",
+				" - `\"Failed\"` means the job has failed its execution.",
+				" - `\"FailureTarget\"` FailureTarget means the job is about to fail its execution.",
+				" - `\"SuccessCriteriaMet\"` means the Job has been succeeded.",
+				" - `\"Suspended\"` means the job has been suspended.",
+			},
+		},
+		"k8s.io/api/batch/v1.PodFailurePolicyAction": {
+			Values: []string{"Count", "FailIndex", "FailJob", "Ignore"},
+			Docs: []string{
+				" - `\"Count\"` This is an action which might be taken on a pod failure - the pod failure is handled in the default way - the counter towards .backoffLimit, represented by the job's .status.failed field, is incremented.",
+				" - `\"FailIndex\"` This is an action which might be taken on a pod failure - mark the Job's index as failed to avoid restarts within this index. This action can only be used when backoffLimitPerIndex is set.",
+				" - `\"FailJob\"` This is an action which might be taken on a pod failure - mark the pod's job as Failed and terminate all running pods.",
+				" - `\"Ignore\"` This is an action which might be taken on a pod failure - the counter towards .backoffLimit, represented by the job's .status.failed field, is not incremented and a replacement pod is created.",
+			},
+		},
+		"k8s.io/api/batch/v1.PodFailurePolicyOnExitCodesOperator": {
+			Values: []string{"In", "NotIn"},
+			Docs: []string{
+				" - `\"In\"`",
+				" - `\"NotIn\"`",
+			},
+		},
+		"k8s.io/api/batch/v1.PodReplacementPolicy": {
+			Values: []string{"Failed", "TerminatingOrFailed"},
+			Docs: []string{
+				" - `\"Failed\"` means to wait until a previously created Pod is fully terminated (has phase Failed or Succeeded) before creating a replacement Pod.",
+				" - `\"TerminatingOrFailed\"` means that we recreate pods when they are terminating (has a metadata.deletionTimestamp) or failed.",
+			},
+		},
+		"k8s.io/api/coordination/v1.CoordinatedLeaseStrategy": {
+			Values: []string{"OldestEmulationVersion"},
+			Docs: []string{
+				" - `\"OldestEmulationVersion\"` picks the oldest LeaseCandidate, where \"oldest\" is defined as follows 1) Select the candidate(s) with the lowest emulation version 2) If multiple candidates have the same emulation version, select the candidate(s) with the lowest binary version. (Note that binary version must be greater or equal to emulation version) 3) If multiple candidates have the same binary version, select the candidate with the oldest creationTimestamp. If a candidate does not specify the emulationVersion and binaryVersion fields, it will not be considered a candidate for the lease.",
+			},
+		},
+		"k8s.io/api/core/v1.AppArmorProfileType": {
+			Values: []string{"Localhost", "RuntimeDefault", "Unconfined"},
+			Docs: []string{
+				" - `\"Localhost\"` indicates that a profile pre-loaded on the node should be used.",
+				" - `\"RuntimeDefault\"` indicates that the container runtime's default AppArmor profile should be used.",
+				" - `\"Unconfined\"` indicates that no AppArmor profile should be enforced.",
+			},
+		},
+		"k8s.io/api/core/v1.AzureDataDiskCachingMode": {
+			Values: []string{"None", "ReadOnly", "ReadWrite"},
+			Docs: []string{
+				" - `\"None\"`",
+				" - `\"ReadOnly\"`",
+				" - `\"ReadWrite\"`",
+			},
+		},
+		"k8s.io/api/core/v1.AzureDataDiskKind": {
+			Values: []string{"Dedicated", "Managed", "Shared"},
+			Docs: []string{
+				" - `\"Dedicated\"`",
+				" - `\"Managed\"`",
+				" - `\"Shared\"`",
+			},
+		},
+		"k8s.io/api/core/v1.ClaimResourceStatus": {
+			Values: []string{"ControllerResizeInProgress", "ControllerResizeInfeasible", "NodeResizeInProgress", "NodeResizeInfeasible", "NodeResizePending"},
+			Docs: []string{
+				" - `\"ControllerResizeInProgress\"` State set when resize controller starts resizing the volume in control-plane.",
+				" - `\"ControllerResizeInfeasible\"` State set when resize has failed in resize controller with a terminal unrecoverable error. Transient errors such as timeout should not set this status and should leave allocatedResourceStatus unmodified, so as resize controller can resume the volume expansion.",
+				" - `\"NodeResizeInProgress\"` State set when kubelet starts resizing the volume.",
+				" - `\"NodeResizeInfeasible\"` State set when resizing has failed in kubelet with a terminal unrecoverable error. Transient errors shouldn't set this status",
+				" - `\"NodeResizePending\"` State set when resize controller has finished resizing the volume but further resizing of volume is needed on the node.",
+			},
+		},
+		"k8s.io/api/core/v1.ConditionStatus": {
+			Values: []string{"False", "True", "Unknown"},
+			Docs: []string{
+				" - `\"False\"`",
+				" - `\"True\"`",
+				" - `\"Unknown\"`",
+			},
+		},
+		"k8s.io/api/core/v1.ContainerRestartPolicy": {
+			Values: []string{"Always", "Never", "OnFailure"},
+			Docs: []string{
+				" - `\"Always\"`",
+				" - `\"Never\"`",
+				" - `\"OnFailure\"`",
+			},
+		},
+		"k8s.io/api/core/v1.ContainerRestartRuleAction": {
+			Values: []string{"Restart", "RestartAllContainers"},
+			Docs: []string{
+				" - `\"Restart\"`",
+				" - `\"RestartAllContainers\"`",
+			},
+		},
+		"k8s.io/api/core/v1.ContainerRestartRuleOnExitCodesOperator": {
+			Values: []string{"In", "NotIn"},
+			Docs: []string{
+				" - `\"In\"`",
+				" - `\"NotIn\"`",
+			},
+		},
+		"k8s.io/api/core/v1.DNSPolicy": {
+			Values: []string{"ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"},
+			Docs: []string{
+				" - `\"ClusterFirst\"` indicates that the pod should use cluster DNS first unless hostNetwork is true, if it is available, then fall back on the default (as determined by kubelet) DNS settings.",
+				" - `\"ClusterFirstWithHostNet\"` indicates that the pod should use cluster DNS first, if it is available, then fall back on the default (as determined by kubelet) DNS settings.",
+				" - `\"Default\"` indicates that the pod should use the default (as determined by kubelet) DNS settings.",
+				" - `\"None\"` indicates that the pod should use empty DNS settings. DNS parameters such as nameservers and search paths should be defined via DNSConfig.",
+			},
+		},
+		"k8s.io/api/core/v1.FinalizerName": {
+			Values: []string{"kubernetes"},
+			Docs: []string{
+				" - `\"kubernetes\"` These are internal finalizer values to Kubernetes, must be qualified name unless defined here or in metav1.",
+			},
+		},
+		"k8s.io/api/core/v1.GRPCProbeMode": {
+			Values: []string{"Plaintext", "TLS"},
+			Docs: []string{
+				" - `\"Plaintext\"` indicates that the probe should use a plaintext (insecure) gRPC connection.",
+				" - `\"TLS\"` indicates that the probe should connect using TLS without certificate verification.",
+			},
+		},
+		"k8s.io/api/core/v1.HTTPProtocol": {
+			Values: []string{"HTTP1", "HTTP2"},
+			Docs: []string{
+				" - `\"HTTP1\"` uses HTTP/1.1 (the existing default).",
+				" - `\"HTTP2\"` uses HTTP/2. Currently, only cleartext with prior knowledge (h2c) is supported, and must be used with scheme HTTP.",
+			},
+		},
+		"k8s.io/api/core/v1.HostPathType": {
+			Values: []string{"", "BlockDevice", "CharDevice", "Directory", "DirectoryOrCreate", "File", "FileOrCreate", "Socket"},
+			Docs: []string{
+				" - `\"\"` For backwards compatible, leave it empty if unset",
+				" - `\"BlockDevice\"` A block device must exist at the given path",
+				" - `\"CharDevice\"` A character device must exist at the given path",
+				" - `\"Directory\"` A directory must exist at the given path",
+				" - `\"DirectoryOrCreate\"` If nothing exists at the given path, an empty directory will be created there as needed with file mode 0755, having the same group and ownership with Kubelet.",
+				" - `\"File\"` A file must exist at the given path",
+				" - `\"FileOrCreate\"` If nothing exists at the given path, an empty file will be created there as needed with file mode 0644, having the same group and ownership with Kubelet.",
+				" - `\"Socket\"` A UNIX socket must exist at the given path",
+			},
+		},
+		"k8s.io/api/core/v1.IPFamily": {
+			Values: []string{"", "IPv4", "IPv6"},
+			Docs: []string{
+				" - `\"\"` indicates that this IP is unknown protocol",
+				" - `\"IPv4\"` indicates that this IP is IPv4 protocol",
+				" - `\"IPv6\"` indicates that this IP is IPv6 protocol",
+			},
+		},
+		"k8s.io/api/core/v1.IPFamilyPolicy": {
+			Values: []string{"PreferDualStack", "RequireDualStack", "SingleStack"},
+			Docs: []string{
+				" - `\"PreferDualStack\"` indicates that this service prefers dual-stack when the cluster is configured for dual-stack. If the cluster is not configured for dual-stack the service will be assigned a single IPFamily. If the IPFamily is not set in service.spec.ipFamilies then the service will be assigned the default IPFamily configured on the cluster",
+				" - `\"RequireDualStack\"` indicates that this service requires dual-stack. Using IPFamilyPolicyRequireDualStack on a single stack cluster will result in validation errors. The IPFamilies (and their order) assigned to this service is based on service.spec.ipFamilies. If service.spec.ipFamilies was not provided then it will be assigned according to how they are configured on the cluster. If service.spec.ipFamilies has only one entry then the alternative IPFamily will be added by apiserver",
+				" - `\"SingleStack\"` indicates that this service is required to have a single IPFamily. The IPFamily assigned is based on the default IPFamily used by the cluster or as identified by service.spec.ipFamilies field",
+			},
+		},
+		"k8s.io/api/core/v1.LimitType": {
+			Values: []string{"Container", "PersistentVolumeClaim", "Pod"},
+			Docs: []string{
+				" - `\"Container\"` Limit that applies to all containers in a namespace",
+				" - `\"PersistentVolumeClaim\"` Limit that applies to all persistent volume claims in a namespace",
+				" - `\"Pod\"` Limit that applies to all pods in a namespace",
+			},
+		},
+		"k8s.io/api/core/v1.LoadBalancerIPMode": {
+			Values: []string{"Proxy", "VIP"},
+			Docs: []string{
+				" - `\"Proxy\"` indicates that traffic is delivered to the node or pod with the destination set to the node's IP and port or the pod's IP and port.",
+				" - `\"VIP\"` indicates that traffic is delivered to the node with the destination set to the load-balancer's IP and port.",
+			},
+		},
+		"k8s.io/api/core/v1.MountPropagationMode": {
+			Values: []string{"Bidirectional", "HostToContainer", "None"},
+			Docs: []string{
+				" - `\"Bidirectional\"` means that the volume in a container will receive new mounts from the host or other containers, and its own mounts will be propagated from the container to the host or other containers. Note that this mode is recursively applied to all mounts in the volume (\"rshared\" in Linux terminology).",
+				" - `\"HostToContainer\"` means that the volume in a container will receive new mounts from the host or other containers, but filesystems mounted inside the container won't be propagated to the host or other containers. Note that this mode is recursively applied to all mounts in the volume (\"rslave\" in Linux terminology).",
+				" - `\"None\"` means that the volume in a container will not receive new mounts from the host or other containers, and filesystems mounted inside the container won't be propagated to the host or other containers. Note that this mode corresponds to \"private\" in Linux terminology.",
+			},
+		},
+		"k8s.io/api/core/v1.NamespaceConditionType": {
+			Values: []string{"NamespaceContentRemaining", "NamespaceDeletionContentFailure", "NamespaceDeletionDiscoveryFailure", "NamespaceDeletionGroupVersionParsingFailure", "NamespaceFinalizersRemaining"},
+			Docs: []string{
+				" - `\"NamespaceContentRemaining\"` contains information about resources remaining in a namespace.",
+				" - `\"NamespaceDeletionContentFailure\"` contains information about namespace deleter errors during deletion of resources.",
+				" - `\"NamespaceDeletionDiscoveryFailure\"` contains information about namespace deleter errors during resource discovery.",
+				" - `\"NamespaceDeletionGroupVersionParsingFailure\"` contains information about namespace deleter errors parsing GV for legacy types.",
+				" - `\"NamespaceFinalizersRemaining\"` contains information about which finalizers are on resources remaining in a namespace.",
+			},
+		},
+		"k8s.io/api/core/v1.NamespacePhase": {
+			Values: []string{"Active", "Terminating"},
+			Docs: []string{
+				" - `\"Active\"` means the namespace is available for use in the system",
+				" - `\"Terminating\"` means the namespace is undergoing graceful termination",
+			},
+		},
+		"k8s.io/api/core/v1.NodeAddressType": {
+			Values: []string{"ExternalDNS", "ExternalIP", "Hostname", "InternalDNS", "InternalIP"},
+			Docs: []string{
+				" - `\"ExternalDNS\"` identifies a DNS name which resolves to an IP address which has the characteristics of a NodeExternalIP. The IP it resolves to may or may not be a listed NodeExternalIP address.",
+				" - `\"ExternalIP\"` identifies an IP address which is, in some way, intended to be more usable from outside the cluster then an internal IP, though no specific semantics are defined. It may be a globally routable IP, though it is not required to be. External IPs may be assigned directly to an interface on the node, like a NodeInternalIP, or alternatively, packets sent to the external IP may be NAT'ed to an internal node IP rather than being delivered directly (making the IP less efficient for node-to-node traffic than a NodeInternalIP).",
+				" - `\"Hostname\"` identifies a name of the node. Although every node can be assumed to have a NodeAddress of this type, its exact syntax and semantics are not defined, and are not consistent between different clusters.",
+				" - `\"InternalDNS\"` identifies a DNS name which resolves to an IP address which has the characteristics of a NodeInternalIP. The IP it resolves to may or may not be a listed NodeInternalIP address.",
+				" - `\"InternalIP\"` identifies an IP address which is assigned to one of the node's network interfaces. Every node should have at least one address of this type. An internal IP is normally expected to be reachable from every other node, but may not be visible to hosts outside the cluster. By default it is assumed that kube-apiserver can reach node internal IPs, though it is possible to configure clusters where this is not the case. NodeInternalIP is the default type of node IP, and does not necessarily imply that the IP is ONLY reachable internally. If a node has multiple internal IPs, no specific semantics are assigned to the additional IPs.",
+			},
+		},
+		"k8s.io/api/core/v1.NodeConditionType": {
+			Values: []string{"DiskPressure", "DrainInProgress", "Drained", "GracefulNodeShutdownInProgress", "MaintenanceInProgress", "MaintenancePlanned", "MemoryPressure", "NetworkUnavailable", "PIDPressure", "Ready"},
+			Docs: []string{
+				" - `\"DiskPressure\"` means the kubelet is under pressure due to insufficient available disk.",
+				" - `\"DrainInProgress\"` reports that this Node is actively being drained, according to the admin's definition of drain. Commonly, this involves removing some amount of Pods, volumes, and networks. The admin is responsible for setting and clearing this condition.",
+				" - `\"Drained\"` reports that this Node has reached the drain criteria selected by the admin. The admin is responsible for setting and clearing this condition.",
+				" - `\"GracefulNodeShutdownInProgress\"` reports whether Graceful Node Shutdown is determined to be in progress on this Node. The admin is responsible for setting and clearing this condition.",
+				" - `\"MaintenanceInProgress\"` reports that this Node is actively undergoing maintenance. The admin decides whether the change will impact Node users and require a Node drain. For example, it is recommended to drain a Node before a Kubernetes upgrade. In contrast, a kernel live patch may not require a Node drain, but it can still be useful to communicate that maintenance is in progress. The admin is responsible for setting and clearing this condition.",
+				" - `\"MaintenancePlanned\"` reports that this Node is expected to undergo a change in the future. If this change impacts Node users, the admin should drain the Node first. Admins can use the Node maintenance condition for cases like hardware or software rollout, remediation, decommissioning, or debugging. The admin is responsible for setting and clearing this condition.",
+				" - `\"MemoryPressure\"` means the kubelet is under pressure due to insufficient available memory.",
+				" - `\"NetworkUnavailable\"` means that network for the node is not correctly configured.",
+				" - `\"PIDPressure\"` means the kubelet is under pressure due to insufficient available PID.",
+				" - `\"Ready\"` means kubelet is healthy and ready to accept pods.",
+			},
+		},
+		"k8s.io/api/core/v1.NodeInclusionPolicy": {
+			Values: []string{"Honor", "Ignore"},
+			Docs: []string{
+				" - `\"Honor\"` means use this scheduling directive when calculating pod topology spread skew.",
+				" - `\"Ignore\"` means ignore this scheduling directive when calculating pod topology spread skew.",
+			},
+		},
+		"k8s.io/api/core/v1.NodePhase": {
+			Values: []string{"Pending", "Running", "Terminated"},
+			Docs: []string{
+				" - `\"Pending\"` means the node has been created/added by the system, but not configured.",
+				" - `\"Running\"` means the node has been configured and has Kubernetes components running.",
+				" - `\"Terminated\"` means the node has been removed from the cluster.",
+			},
+		},
+		"k8s.io/api/core/v1.NodeSelectorOperator": {
+			Values: []string{"DoesNotExist", "Exists", "Gt", "In", "Lt", "NotIn"},
+			Docs: []string{
+				" - `\"DoesNotExist\"`",
+				" - `\"Exists\"`",
+				" - `\"Gt\"`",
+				" - `\"In\"`",
+				" - `\"Lt\"`",
+				" - `\"NotIn\"`",
+			},
+		},
+		"k8s.io/api/core/v1.OSName": {
+			Values: []string{"linux", "windows"},
+			Docs: []string{
+				" - `\"linux\"`",
+				" - `\"windows\"`",
+			},
+		},
+		"k8s.io/api/core/v1.PersistentVolumeAccessMode": {
+			Values: []string{"ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"},
+			Docs: []string{
+				" - `\"ReadOnlyMany\"` can be mounted in read-only mode to many hosts",
+				" - `\"ReadWriteMany\"` can be mounted in read/write mode to many hosts",
+				" - `\"ReadWriteOnce\"` can be mounted in read/write mode to exactly 1 host",
+				" - `\"ReadWriteOncePod\"` can be mounted in read/write mode to exactly 1 pod cannot be used in combination with other access modes",
+			},
+		},
+		"k8s.io/api/core/v1.PersistentVolumeClaimConditionType": {
+			Values: []string{"ControllerResizeError", "FileSystemResizePending", "ModifyVolumeError", "ModifyingVolume", "NodeResizeError", "Resizing", "Unused"},
+			Docs: []string{
+				" - `\"ControllerResizeError\"` indicates an error while resizing volume for size in the controller",
+				" - `\"FileSystemResizePending\"` - controller resize is finished and a file system resize is pending on node",
+				" - `\"ModifyVolumeError\"` Applying the target VolumeAttributesClass encountered an error",
+				" - `\"ModifyingVolume\"` Volume is being modified",
+				" - `\"NodeResizeError\"` indicates an error while resizing volume for size in the node.",
+				" - `\"Resizing\"` - a user trigger resize of pvc has been started",
+				" - `\"Unused\"` indicates whether the PVC is currently not in use by any Pod. When status is True, the PVC is not referenced by any non-terminal Pod. The lastTransitionTime indicates when the PVC last transitioned to being unused. Both in-use time and unused time duration indicated by this condition may be shorter or slightly longer than actual in-use time or unused time because of processing delays or when this feature was enabled in the cluster. Requires PersistentVolumeClaimUnusedSinceTime beta featuregate",
+			},
+		},
+		"k8s.io/api/core/v1.PersistentVolumeClaimModifyVolumeStatus": {
+			Values: []string{"InProgress", "Infeasible", "Pending"},
+			Docs: []string{
+				" - `\"InProgress\"` InProgress indicates that the volume is being modified",
+				" - `\"Infeasible\"` Infeasible indicates that the request has been rejected as invalid by the CSI driver. To resolve the error, a valid VolumeAttributesClass needs to be specified",
+				" - `\"Pending\"` Pending indicates that the PersistentVolumeClaim cannot be modified due to unmet requirements, such as the specified VolumeAttributesClass not existing",
+			},
+		},
+		"k8s.io/api/core/v1.PersistentVolumeClaimPhase": {
+			Values: []string{"Bound", "Lost", "Pending"},
+			Docs: []string{
+				" - `\"Bound\"` used for PersistentVolumeClaims that are bound",
+				" - `\"Lost\"` used for PersistentVolumeClaims that lost their underlying PersistentVolume. The claim was bound to a PersistentVolume and this volume does not exist any longer and all data on it was lost.",
+				" - `\"Pending\"` used for PersistentVolumeClaims that are not yet bound",
+			},
+		},
+		"k8s.io/api/core/v1.PersistentVolumeMode": {
+			Values: []string{"Block", "Filesystem"},
+			Docs: []string{
+				" - `\"Block\"` means the volume will not be formatted with a filesystem and will remain a raw block device.",
+				" - `\"Filesystem\"` means the volume will be or is formatted with a filesystem.",
+			},
+		},
+		"k8s.io/api/core/v1.PersistentVolumePhase": {
+			Values: []string{"Available", "Bound", "Failed", "Pending", "Released"},
+			Docs: []string{
+				" - `\"Available\"` used for PersistentVolumes that are not yet bound Available volumes are held by the binder and matched to PersistentVolumeClaims",
+				" - `\"Bound\"` used for PersistentVolumes that are bound",
+				" - `\"Failed\"` used for PersistentVolumes that failed to be correctly recycled or deleted after being released from a claim",
+				" - `\"Pending\"` used for PersistentVolumes that are not available",
+				" - `\"Released\"` used for PersistentVolumes where the bound PersistentVolumeClaim was deleted released volumes must be recycled before becoming available again this phase is used by the persistent volume claim binder to signal to another process to reclaim the resource",
+			},
+		},
+		"k8s.io/api/core/v1.PersistentVolumeReclaimPolicy": {
+			Values: []string{"Delete", "Recycle", "Retain"},
+			Docs: []string{
+				" - `\"Delete\"` means the volume will be deleted from Kubernetes on release from its claim. The volume plugin must support Deletion.",
+				" - `\"Recycle\"` means the volume will be recycled back into the pool of unbound persistent volumes on release from its claim. The volume plugin must support Recycling.",
+				" - `\"Retain\"` means the volume will be left in its current phase (Released) for manual reclamation by the administrator. The default policy is Retain.",
+			},
+		},
+		"k8s.io/api/core/v1.PodConditionType": {
+			Values: []string{"AllContainersRestarting", "ContainersReady", "DisruptionTarget", "Initialized", "PodReadyToStartContainers", "PodResizeInProgress", "PodResizePending", "PodScheduled", "Ready"},
+			Docs: []string{
+				" - `\"AllContainersRestarting\"` indicates that all containers of the pod is being restarted.",
+				" - `\"ContainersReady\"` indicates whether all containers in the pod are ready.",
+				" - `\"DisruptionTarget\"` indicates the pod is about to be terminated due to a disruption (such as preemption, eviction API or garbage-collection).",
+				" - `\"Initialized\"` means that all init containers in the pod have started successfully.",
+				" - `\"PodReadyToStartContainers\"` pod sandbox is successfully configured and the pod is ready to launch containers.",
+				" - `\"PodResizeInProgress\"` indicates that a resize is in progress, and is present whenever the Kubelet has allocated resources for the resize, but has not yet actuated all of the required changes. If both PodResizePending and PodResizeInProgress are set, it means that a new resize was requested in the middle of a previous pod resize that is still in progress.",
+				" - `\"PodResizePending\"` indicates that the pod has been resized, but kubelet has not yet allocated the resources. If both PodResizePending and PodResizeInProgress are set, it means that a new resize was requested in the middle of a previous pod resize that is still in progress.",
+				" - `\"PodScheduled\"` represents status of the scheduling process for this pod.",
+				" - `\"Ready\"` means the pod is able to service requests and should be added to the load balancing pools of all matching services.",
+			},
+		},
+		"k8s.io/api/core/v1.PodFSGroupChangePolicy": {
+			Values: []string{"Always", "OnRootMismatch"},
+			Docs: []string{
+				" - `\"Always\"` indicates that volume's ownership and permissions should always be changed whenever volume is mounted inside a Pod. This the default behavior.",
+				" - `\"OnRootMismatch\"` indicates that volume's ownership and permissions will be changed only when permission and ownership of root directory does not match with expected permissions on the volume. This can help shorten the time it takes to change ownership and permissions of a volume.",
+			},
+		},
+		"k8s.io/api/core/v1.PodPhase": {
+			Values: []string{"Failed", "Pending", "Running", "Succeeded", "Unknown"},
+			Docs: []string{
+				" - `\"Failed\"` means that all containers in the pod have terminated, and at least one container has terminated in a failure (exited with a non-zero exit code or was stopped by the system).",
+				" - `\"Pending\"` means the pod has been accepted by the system, but one or more of the containers has not been started. This includes time before being bound to a node, as well as time spent pulling images onto the host.",
+				" - `\"Running\"` means the pod has been bound to a node and all of the containers have been started. At least one container is still running or is in the process of being restarted.",
+				" - `\"Succeeded\"` means that all containers in the pod have voluntarily terminated with a container exit code of 0, and the system is not going to restart any of these containers.",
+				" - `\"Unknown\"` means that for some reason the state of the pod could not be obtained, typically due to an error in communicating with the host of the pod. Deprecated: It isn't being set since 2015 (74da3b14b0c0f658b3bb8d2def5094686d0e9095)",
+			},
+		},
+		"k8s.io/api/core/v1.PodQOSClass": {
+			Values: []string{"BestEffort", "Burstable", "Guaranteed"},
+			Docs: []string{
+				" - `\"BestEffort\"` is the BestEffort qos class.",
+				" - `\"Burstable\"` is the Burstable qos class.",
+				" - `\"Guaranteed\"` is the Guaranteed qos class.",
+			},
+		},
+		"k8s.io/api/core/v1.PodResizeStatus": {
+			Values: []string{"Deferred", "InProgress", "Infeasible"},
+			Docs: []string{
+				" - `\"Deferred\"` Node cannot resize the pod at this time and will keep retrying.",
+				" - `\"InProgress\"` Pod resources resize has been accepted by node and is being actuated.",
+				" - `\"Infeasible\"` Requested pod resize is not feasible and will not be re-evaluated.",
+			},
+		},
+		"k8s.io/api/core/v1.PodSELinuxChangePolicy": {
+			Values: []string{"MountOption", "Recursive"},
+			Docs: []string{
+				" - `\"MountOption\"` MountOption mounts all eligible Pod volumes with `-o context` mount option. This requires all Pods that share the same volume to use the same SELinux label. It is not possible to share the same volume among privileged and unprivileged Pods. Eligible volumes are in-tree FibreChannel and iSCSI volumes, and all CSI volumes whose CSI driver announces SELinux support by setting spec.seLinuxMount: true in their CSIDriver instance. Other volumes are always re-labelled recursively.",
+				" - `\"Recursive\"` Recursive relabeling of all Pod volumes by the container runtime. This may be slow for large volumes, but allows mixing privileged and unprivileged Pods sharing the same volume on the same node.",
+			},
+		},
+		"k8s.io/api/core/v1.PreemptionPolicy": {
+			Values: []string{"Never", "PreemptLowerPriority"},
+			Docs: []string{
+				" - `\"Never\"` means that pod never preempts other pods with lower priority.",
+				" - `\"PreemptLowerPriority\"` means that pod can preempt other pods with lower priority.",
+			},
+		},
+		"k8s.io/api/core/v1.ProcMountType": {
+			Values: []string{"Default", "Unmasked"},
+			Docs: []string{
+				" - `\"Default\"` uses the container runtime defaults for readonly and masked paths for /proc. Most container runtimes mask certain paths in /proc to avoid accidental security exposure of special devices or information.",
+				" - `\"Unmasked\"` bypasses the default masking behavior of the container runtime and ensures the newly created /proc the container stays in tact with no modifications.",
+			},
+		},
+		"k8s.io/api/core/v1.Protocol": {
+			Values: []string{"SCTP", "TCP", "UDP"},
+			Docs: []string{
+				" - `\"SCTP\"` is the SCTP protocol.",
+				" - `\"TCP\"` is the TCP protocol.",
+				" - `\"UDP\"` is the UDP protocol.",
+			},
+		},
+		"k8s.io/api/core/v1.PullPolicy": {
+			Values: []string{"Always", "IfNotPresent", "Never"},
+			Docs: []string{
+				" - `\"Always\"` means that kubelet always attempts to pull the latest image. Container will fail If the pull fails.",
+				" - `\"IfNotPresent\"` means that kubelet pulls if the image isn't present on disk. Container will fail if the image isn't present and the pull fails.",
+				" - `\"Never\"` means that kubelet never pulls an image, but only uses a local image. Container will fail if the image isn't present",
+			},
+		},
+		"k8s.io/api/core/v1.RecursiveReadOnlyMode": {
+			Values: []string{"Disabled", "Enabled", "IfPossible"},
+			Docs: []string{
+				" - `\"Disabled\"` disables recursive-readonly mode.",
+				" - `\"Enabled\"` enables recursive-readonly mode, or raise an error.",
+				" - `\"IfPossible\"` enables recursive-readonly mode if possible.",
+			},
+		},
+		"k8s.io/api/core/v1.ResourceHealthStatus": {
+			Values: []string{"Healthy", "Unhealthy", "Unknown"},
+			Docs: []string{
+				" - `\"Healthy\"`",
+				" - `\"Unhealthy\"`",
+				" - `\"Unknown\"`",
+			},
+		},
+		"k8s.io/api/core/v1.ResourceName": {
+			Values: []string{"configmaps", "cpu", "ephemeral-storage", "limits.cpu", "limits.ephemeral-storage", "limits.memory", "memory", "persistentvolumeclaims", "pods", "replicationcontrollers", "requests.cpu", "requests.ephemeral-storage", "requests.memory", "requests.storage", "resourcequotas", "secrets", "services", "services.loadbalancers", "services.nodeports", "storage"},
+			Docs: []string{
+				" - `\"configmaps\"` , number",
+				" - `\"cpu\"` CPU, in cores. (500m = .5 cores)",
+				" - `\"ephemeral-storage\"` Local ephemeral storage, in bytes. (500Gi = 500GiB = 500 * 1024 * 1024 * 1024)",
+				" - `\"limits.cpu\"` CPU limit, in cores. (500m = .5 cores)",
+				" - `\"limits.ephemeral-storage\"` Local ephemeral storage limit, in bytes. (500Gi = 500GiB = 500 * 1024 * 1024 * 1024)",
+				" - `\"limits.memory\"` Memory limit, in bytes. (500Gi = 500GiB = 500 * 1024 * 1024 * 1024)",
+				" - `\"memory\"` Memory, in bytes. (500Gi = 500GiB = 500 * 1024 * 1024 * 1024)",
+				" - `\"persistentvolumeclaims\"` , number",
+				" - `\"pods\"` Pods, number",
+				" - `\"replicationcontrollers\"` ReplicationControllers, number",
+				" - `\"requests.cpu\"` CPU request, in cores. (500m = .5 cores)",
+				" - `\"requests.ephemeral-storage\"` Local ephemeral storage request, in bytes. (500Gi = 500GiB = 500 * 1024 * 1024 * 1024)",
+				" - `\"requests.memory\"` Memory request, in bytes. (500Gi = 500GiB = 500 * 1024 * 1024 * 1024)",
+				" - `\"requests.storage\"` Storage request, in bytes",
+				" - `\"resourcequotas\"` , number",
+				" - `\"secrets\"` , number",
+				" - `\"services\"` Services, number",
+				" - `\"services.loadbalancers\"` , number",
+				" - `\"services.nodeports\"` , number",
+				" - `\"storage\"` Volume size, in bytes (e,g. 5Gi = 5GiB = 5 * 1024 * 1024 * 1024)",
+			},
+		},
+		"k8s.io/api/core/v1.ResourceQuotaScope": {
+			Values: []string{"BestEffort", "CrossNamespacePodAffinity", "NotBestEffort", "NotTerminating", "PriorityClass", "Terminating", "VolumeAttributesClass"},
+			Docs: []string{
+				" - `\"BestEffort\"` Match all pod objects that have best effort quality of service",
+				" - `\"CrossNamespacePodAffinity\"` Match all pod objects that have cross-namespace pod (anti)affinity mentioned.",
+				" - `\"NotBestEffort\"` Match all pod objects that do not have best effort quality of service",
+				" - `\"NotTerminating\"` Match all pod objects where spec.activeDeadlineSeconds is nil",
+				" - `\"PriorityClass\"` Match all pod objects that have priority class mentioned",
+				" - `\"Terminating\"` Match all pod objects where spec.activeDeadlineSeconds >=0",
+				" - `\"VolumeAttributesClass\"` Match all pvc objects that have volume attributes class mentioned.",
+			},
+		},
+		"k8s.io/api/core/v1.ResourceResizeRestartPolicy": {
+			Values: []string{"NotRequired", "RestartContainer"},
+			Docs: []string{
+				" - `\"NotRequired\"` 'NotRequired' means Kubernetes will try to resize the container without restarting it, if possible. Kubernetes may however choose to restart the container if it is unable to actuate resize without a restart. For e.g. the runtime doesn't support restart-free resizing.",
+				" - `\"RestartContainer\"` 'RestartContainer' means Kubernetes will resize the container in-place by stopping and starting the container when new resources are applied. This is needed for legacy applications. For e.g. java apps using the -xmxN flag which are unable to use resized memory without restarting.",
+			},
+		},
+		"k8s.io/api/core/v1.RestartPolicy": {
+			Values: []string{"Always", "Never", "OnFailure"},
+			Docs: []string{
+				" - `\"Always\"`",
+				" - `\"Never\"`",
+				" - `\"OnFailure\"`",
+			},
+		},
+		"k8s.io/api/core/v1.ScopeSelectorOperator": {
+			Values: []string{"DoesNotExist", "Exists", "In", "NotIn"},
+			Docs: []string{
+				" - `\"DoesNotExist\"`",
+				" - `\"Exists\"`",
+				" - `\"In\"`",
+				" - `\"NotIn\"`",
+			},
+		},
+		"k8s.io/api/core/v1.SeccompProfileType": {
+			Values: []string{"Localhost", "RuntimeDefault", "Unconfined"},
+			Docs: []string{
+				" - `\"Localhost\"` indicates a profile defined in a file on the node should be used. The file's location relative to <kubelet-root-dir>/seccomp.",
+				" - `\"RuntimeDefault\"` represents the default container runtime seccomp profile.",
+				" - `\"Unconfined\"` indicates no seccomp profile is applied (A.K.A. unconfined).",
+			},
+		},
+		"k8s.io/api/core/v1.SecretType": {
+			Values: []string{"Opaque", "bootstrap.kubernetes.io/token", "kubernetes.io/basic-auth", "kubernetes.io/dockercfg", "kubernetes.io/dockerconfigjson", "kubernetes.io/service-account-token", "kubernetes.io/ssh-auth", "kubernetes.io/tls"},
+			Docs: []string{
+				" - `\"Opaque\"` is the default. Arbitrary user-defined data",
+				" - `\"bootstrap.kubernetes.io/token\"` is used during the automated bootstrap process (first implemented by kubeadm). It stores tokens that are used to sign well known ConfigMaps. They are used for authn.",
+				" - `\"kubernetes.io/basic-auth\"` contains data needed for basic authentication. Required at least one of fields: - Secret.Data[\"username\"] - username used for authentication - Secret.Data[\"password\"] - password or token needed for authentication",
+				" - `\"kubernetes.io/dockercfg\"` contains a dockercfg file that follows the same format rules as ~/.dockercfg Required fields: - Secret.Data[\".dockercfg\"] - a serialized ~/.dockercfg file",
+				" - `\"kubernetes.io/dockerconfigjson\"` contains a dockercfg file that follows the same format rules as ~/.docker/config.json Required fields: - Secret.Data[\".dockerconfigjson\"] - a serialized ~/.docker/config.json file",
+				" - `\"kubernetes.io/service-account-token\"` contains a token that identifies a service account to the API Required fields: - Secret.Annotations[\"kubernetes.io/service-account.name\"] - the name of the ServiceAccount the token identifies - Secret.Annotations[\"kubernetes.io/service-account.uid\"] - the UID of the ServiceAccount the token identifies - Secret.Data[\"token\"] - a token that identifies the service account to the API",
+				" - `\"kubernetes.io/ssh-auth\"` contains data needed for SSH authetication. Required field: - Secret.Data[\"ssh-privatekey\"] - private SSH key needed for authentication",
+				" - `\"kubernetes.io/tls\"` contains information about a TLS client or server secret. It is primarily used with TLS termination of the Ingress resource, but may be used in other types. Required fields: - Secret.Data[\"tls.key\"] - TLS private key. Secret.Data[\"tls.crt\"] - TLS certificate. TODO: Consider supporting different formats, specifying CA/destinationCA.",
+			},
+		},
+		"k8s.io/api/core/v1.ServiceAffinity": {
+			Values: []string{"ClientIP", "None"},
+			Docs: []string{
+				" - `\"ClientIP\"` is the Client IP based.",
+				" - `\"None\"` - no session affinity.",
+			},
+		},
+		"k8s.io/api/core/v1.ServiceExternalTrafficPolicy": {
+			Values: []string{"Cluster", "Local"},
+			Docs: []string{
+				" - `\"Cluster\"` routes traffic to all endpoints.",
+				" - `\"Local\"` preserves the source IP of the traffic by routing only to endpoints on the same node as the traffic was received on (dropping the traffic if there are no local endpoints).",
+			},
+		},
+		"k8s.io/api/core/v1.ServiceInternalTrafficPolicy": {
+			Values: []string{"Cluster", "Local"},
+			Docs: []string{
+				" - `\"Cluster\"` routes traffic to all endpoints.",
+				" - `\"Local\"` routes traffic only to endpoints on the same node as the client pod (dropping the traffic if there are no local endpoints).",
+			},
+		},
+		"k8s.io/api/core/v1.ServiceType": {
+			Values: []string{"ClusterIP", "ExternalName", "LoadBalancer", "NodePort"},
+			Docs: []string{
+				" - `\"ClusterIP\"` means a service will only be accessible inside the cluster, via the cluster IP.",
+				" - `\"ExternalName\"` means a service consists of only a reference to an external name that kubedns or equivalent will return as a CNAME record, with no exposing or proxying of any pods involved.",
+				" - `\"LoadBalancer\"` means a service will be exposed via an external load balancer (if the cloud provider supports it), in addition to 'NodePort' type.",
+				" - `\"NodePort\"` means a service will be exposed on one port of every node, in addition to 'ClusterIP' type.",
+			},
+		},
+		"k8s.io/api/core/v1.Signal": {
+			Values: []string{"SIGABRT", "SIGALRM", "SIGBUS", "SIGCHLD", "SIGCLD", "SIGCONT", "SIGFPE", "SIGHUP", "SIGILL", "SIGINT", "SIGIO", "SIGIOT", "SIGKILL", "SIGPIPE", "SIGPOLL", "SIGPROF", "SIGPWR", "SIGQUIT", "SIGRTMAX", "SIGRTMAX-1", "SIGRTMAX-10", "SIGRTMAX-11", "SIGRTMAX-12", "SIGRTMAX-13", "SIGRTMAX-14", "SIGRTMAX-2", "SIGRTMAX-3", "SIGRTMAX-4", "SIGRTMAX-5", "SIGRTMAX-6", "SIGRTMAX-7", "SIGRTMAX-8", "SIGRTMAX-9", "SIGRTMIN", "SIGRTMIN+1", "SIGRTMIN+10", "SIGRTMIN+11", "SIGRTMIN+12", "SIGRTMIN+13", "SIGRTMIN+14", "SIGRTMIN+15", "SIGRTMIN+2", "SIGRTMIN+3", "SIGRTMIN+4", "SIGRTMIN+5", "SIGRTMIN+6", "SIGRTMIN+7", "SIGRTMIN+8", "SIGRTMIN+9", "SIGSEGV", "SIGSTKFLT", "SIGSTOP", "SIGSYS", "SIGTERM", "SIGTRAP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGUSR1", "SIGUSR2", "SIGVTALRM", "SIGWINCH", "SIGXCPU", "SIGXFSZ"},
+			Docs: []string{
+				" - `\"SIGABRT\"`",
+				" - `\"SIGALRM\"`",
+				" - `\"SIGBUS\"`",
+				" - `\"SIGCHLD\"`",
+				" - `\"SIGCLD\"`",
+				" - `\"SIGCONT\"`",
+				" - `\"SIGFPE\"`",
+				" - `\"SIGHUP\"`",
+				" - `\"SIGILL\"`",
+				" - `\"SIGINT\"`",
+				" - `\"SIGIO\"`",
+				" - `\"SIGIOT\"`",
+				" - `\"SIGKILL\"`",
+				" - `\"SIGPIPE\"`",
+				" - `\"SIGPOLL\"`",
+				" - `\"SIGPROF\"`",
+				" - `\"SIGPWR\"`",
+				" - `\"SIGQUIT\"`",
+				" - `\"SIGRTMAX\"`",
+				" - `\"SIGRTMAX-1\"`",
+				" - `\"SIGRTMAX-10\"`",
+				" - `\"SIGRTMAX-11\"`",
+				" - `\"SIGRTMAX-12\"`",
+				" - `\"SIGRTMAX-13\"`",
+				" - `\"SIGRTMAX-14\"`",
+				" - `\"SIGRTMAX-2\"`",
+				" - `\"SIGRTMAX-3\"`",
+				" - `\"SIGRTMAX-4\"`",
+				" - `\"SIGRTMAX-5\"`",
+				" - `\"SIGRTMAX-6\"`",
+				" - `\"SIGRTMAX-7\"`",
+				" - `\"SIGRTMAX-8\"`",
+				" - `\"SIGRTMAX-9\"`",
+				" - `\"SIGRTMIN\"`",
+				" - `\"SIGRTMIN+1\"`",
+				" - `\"SIGRTMIN+10\"`",
+				" - `\"SIGRTMIN+11\"`",
+				" - `\"SIGRTMIN+12\"`",
+				" - `\"SIGRTMIN+13\"`",
+				" - `\"SIGRTMIN+14\"`",
+				" - `\"SIGRTMIN+15\"`",
+				" - `\"SIGRTMIN+2\"`",
+				" - `\"SIGRTMIN+3\"`",
+				" - `\"SIGRTMIN+4\"`",
+				" - `\"SIGRTMIN+5\"`",
+				" - `\"SIGRTMIN+6\"`",
+				" - `\"SIGRTMIN+7\"`",
+				" - `\"SIGRTMIN+8\"`",
+				" - `\"SIGRTMIN+9\"`",
+				" - `\"SIGSEGV\"`",
+				" - `\"SIGSTKFLT\"`",
+				" - `\"SIGSTOP\"`",
+				" - `\"SIGSYS\"`",
+				" - `\"SIGTERM\"`",
+				" - `\"SIGTRAP\"`",
+				" - `\"SIGTSTP\"`",
+				" - `\"SIGTTIN\"`",
+				" - `\"SIGTTOU\"`",
+				" - `\"SIGURG\"`",
+				" - `\"SIGUSR1\"`",
+				" - `\"SIGUSR2\"`",
+				" - `\"SIGVTALRM\"`",
+				" - `\"SIGWINCH\"`",
+				" - `\"SIGXCPU\"`",
+				" - `\"SIGXFSZ\"`",
+			},
+		},
+		"k8s.io/api/core/v1.StorageMedium": {
+			Values: []string{"", "HugePages", "HugePages-", "Memory"},
+			Docs: []string{
+				" - `\"\"`",
+				" - `\"HugePages\"`",
+				" - `\"HugePages-\"`",
+				" - `\"Memory\"`",
+			},
+		},
+		"k8s.io/api/core/v1.SupplementalGroupsPolicy": {
+			Values: []string{"Merge", "Strict"},
+			Docs: []string{
+				" - `\"Merge\"` means that the container's provided SupplementalGroups and FsGroup (specified in SecurityContext) will be merged with the primary user's groups as defined in the container image (in /etc/group).",
+				" - `\"Strict\"` means that the container's provided SupplementalGroups and FsGroup (specified in SecurityContext) will be used instead of any groups defined in the container image.",
+			},
+		},
+		"k8s.io/api/core/v1.TaintEffect": {
+			Values: []string{"NoExecute", "NoSchedule", "PreferNoSchedule"},
+			Docs: []string{
+				" - `\"NoExecute\"` Evict any already-running pods that do not tolerate the taint. Currently enforced by NodeController.",
+				" - `\"NoSchedule\"` Do not allow new pods to schedule onto the node unless they tolerate the taint, but allow all pods submitted to Kubelet without going through the scheduler to start, and allow all already-running pods to continue running. Enforced by the scheduler.",
+				" - `\"PreferNoSchedule\"` Like TaintEffectNoSchedule, but the scheduler tries not to schedule new pods onto the node, rather than prohibiting new pods from scheduling onto the node entirely. Enforced by the scheduler.",
+			},
+		},
+		"k8s.io/api/core/v1.TerminationMessagePolicy": {
+			Values: []string{"FallbackToLogsOnError", "File"},
+			Docs: []string{
+				" - `\"FallbackToLogsOnError\"` will read the most recent contents of the container logs for the container status message when the container exits with an error and the terminationMessagePath has no contents.",
+				" - `\"File\"` is the default behavior and will set the container status message to the contents of the container's terminationMessagePath when the container exits.",
+			},
+		},
+		"k8s.io/api/core/v1.TolerationOperator": {
+			Values: []string{"Equal", "Exists", "Gt", "Lt"},
+			Docs: []string{
+				" - `\"Equal\"`",
+				" - `\"Exists\"`",
+				" - `\"Gt\"`",
+				" - `\"Lt\"`",
+			},
+		},
+		"k8s.io/api/core/v1.URIScheme": {
+			Values: []string{"HTTP", "HTTPS"},
+			Docs: []string{
+				" - `\"HTTP\"` means that the scheme used will be http://",
+				" - `\"HTTPS\"` means that the scheme used will be https://",
+			},
+		},
+		"k8s.io/api/core/v1.UnsatisfiableConstraintAction": {
+			Values: []string{"DoNotSchedule", "ScheduleAnyway"},
+			Docs: []string{
+				" - `\"DoNotSchedule\"` instructs the scheduler not to schedule the pod when constraints are not satisfied.",
+				" - `\"ScheduleAnyway\"` instructs the scheduler to schedule the pod even if constraints are not satisfied.",
+			},
+		},
+		"k8s.io/api/core/v1.VolumeHealthStatusType": {
+			Values: []string{"DataLoss", "Degraded", "Inaccessible"},
+			Docs: []string{
+				" - `\"DataLoss\"` indicates data loss has been detected on the volume.",
+				" - `\"Degraded\"` indicates the volume is functioning but with reduced capability.",
+				" - `\"Inaccessible\"` indicates the volume cannot be accessed.",
+			},
+		},
+		"k8s.io/api/policy/v1.UnhealthyPodEvictionPolicyType": {
+			Values: []string{"AlwaysAllow", "IfHealthyBudget"},
+			Docs: []string{
+				" - `\"AlwaysAllow\"` policy means that all running pods (status.phase=\"Running\"), but not yet healthy are considered disrupted and can be evicted regardless of whether the criteria in a PDB is met. This means perspective running pods of a disrupted application might not get a chance to become healthy. Healthy pods will be subject to the PDB for eviction.",
+				" - `\"IfHealthyBudget\"` policy means that running pods (status.phase=\"Running\"), but not yet healthy can be evicted only if the guarded application is not disrupted (status.currentHealthy is at least equal to status.desiredHealthy). Healthy pods will be subject to the PDB for eviction.",
+			},
+		},
+		"k8s.io/api/storage/v1.VolumeBindingMode": {
+			Values: []string{"Immediate", "WaitForFirstConsumer"},
+			Docs: []string{
+				" - `\"Immediate\"` indicates that PersistentVolumeClaims should be immediately provisioned and bound. This is the default mode.",
+				" - `\"WaitForFirstConsumer\"` indicates that PersistentVolumeClaims should not be provisioned and bound until the first Pod is created that references the PeristentVolumeClaim. The volume provisioning and binding will occur during Pod scheduing.",
+			},
+		},
+		"k8s.io/apimachinery/pkg/apis/meta/v1.CauseType": {
+			Values: []string{"FieldManagerConflict", "FieldValueDuplicate", "FieldValueForbidden", "FieldValueInvalid", "FieldValueNotFound", "FieldValueNotSupported", "FieldValueRequired", "FieldValueTooLong", "FieldValueTooMany", "FieldValueTypeInvalid", "InternalError", "ResourceVersionTooLarge", "UnexpectedServerResponse"},
+			Docs: []string{
+				" - `\"FieldManagerConflict\"` FieldManagerConflict is used to report when another client claims to manage this field, It should only be returned for a request using server-side apply.",
+				" - `\"FieldValueDuplicate\"` is used to report collisions of values that must be unique (e.g. unique IDs).",
+				" - `\"FieldValueForbidden\"` is used to report valid (as per formatting rules) values which would be accepted under some conditions, but which are not permitted by the current conditions (such as security policy). See Forbidden().",
+				" - `\"FieldValueInvalid\"` is used to report malformed values (e.g. failed regex match).",
+				" - `\"FieldValueNotFound\"` is used to report failure to find a requested value (e.g. looking up an ID).",
+				" - `\"FieldValueNotSupported\"` is used to report valid (as per formatting rules) values that can not be handled (e.g. an enumerated string).",
+				" - `\"FieldValueRequired\"` is used to report required values that are not provided (e.g. empty strings, null values, or empty arrays).",
+				" - `\"FieldValueTooLong\"` is used to report that the given value is too long. This is similar to ErrorTypeInvalid, but the error will not include the too-long value. See TooLong().",
+				" - `\"FieldValueTooMany\"` is used to report \"too many\". This is used to report that a given list has too many items. This is similar to FieldValueTooLong, but the error indicates quantity instead of length.",
+				" - `\"FieldValueTypeInvalid\"` is for the value did not match the schema type for that field",
+				" - `\"InternalError\"` is used to report other errors that are not related to user input. See InternalError().",
+				" - `\"ResourceVersionTooLarge\"` is used to report that the requested resource version is newer than the data observed by the API server, so the request cannot be served.",
+				" - `\"UnexpectedServerResponse\"` is used to report when the server responded to the client without the expected return type. The presence of this cause indicates the error may be due to an intervening proxy or the server software malfunctioning.",
+			},
+		},
+		"k8s.io/apimachinery/pkg/apis/meta/v1.ConditionStatus": {
+			Values: []string{"False", "True", "Unknown"},
+			Docs: []string{
+				" - `\"False\"`",
+				" - `\"True\"`",
+				" - `\"Unknown\"`",
+			},
+		},
+		"k8s.io/apimachinery/pkg/apis/meta/v1.DeletionPropagation": {
+			Values: []string{"Background", "Foreground", "Orphan"},
+			Docs: []string{
+				" - `\"Background\"` Deletes the object from the key-value store, the garbage collector will delete the dependents in the background.",
+				" - `\"Foreground\"` The object exists in the key-value store until the garbage collector deletes all the dependents whose ownerReference.blockOwnerDeletion=true from the key-value store. API sever will put the \"foregroundDeletion\" finalizer on the object, and sets its deletionTimestamp. This policy is cascading, i.e., the dependents will be deleted with Foreground.",
+				" - `\"Orphan\"` Orphans the dependents.",
+			},
+		},
+		"k8s.io/apimachinery/pkg/apis/meta/v1.LabelSelectorOperator": {
+			Values: []string{"DoesNotExist", "Exists", "In", "NotIn"},
+			Docs: []string{
+				" - `\"DoesNotExist\"`",
+				" - `\"Exists\"`",
+				" - `\"In\"`",
+				" - `\"NotIn\"`",
+			},
+		},
+		"k8s.io/apimachinery/pkg/apis/meta/v1.ManagedFieldsOperationType": {
+			Values: []string{"Apply", "Update"},
+			Docs: []string{
+				" - `\"Apply\"`",
+				" - `\"Update\"`",
+			},
+		},
+		"k8s.io/apimachinery/pkg/apis/meta/v1.StatusReason": {
+			Values: []string{"", "AlreadyExists", "BadRequest", "Conflict", "Expired", "Forbidden", "Gone", "InternalError", "Invalid", "MethodNotAllowed", "NotAcceptable", "NotFound", "RequestEntityTooLarge", "ServerTimeout", "ServiceUnavailable", "StorageReadError", "Timeout", "TooManyRequests", "Unauthorized", "UnsupportedMediaType"},
+			Docs: []string{
+				" - `\"\"` means the server has declined to indicate a specific reason. The details field may contain other information about this error. Status code 500.",
+				" - `\"AlreadyExists\"` means the resource you are creating already exists. Details (optional): \"kind\" string - the kind attribute of the conflicting resource \"id\" string - the identifier of the conflicting resource Status code 409",
+				" - `\"BadRequest\"` means that the request itself was invalid, because the request doesn't make any sense, for example deleting a read-only object. This is different than StatusReasonInvalid above which indicates that the API call could possibly succeed, but the data was invalid. API calls that return BadRequest can never succeed. Status code 400",
+				" - `\"Conflict\"` means the requested operation cannot be completed due to a conflict in the operation. The client may need to alter the request. Each resource may define custom details that indicate the nature of the conflict. Status code 409",
+				" - `\"Expired\"` indicates that the request is invalid because the content you are requesting has expired and is no longer available. It is typically associated with watches that can't be serviced. Status code 410 (gone)",
+				" - `\"Forbidden\"` means the server can be reached and understood the request, but refuses to take any further action. It is the result of the server being configured to deny access for some reason to the requested resource by the client. Details (optional): \"kind\" string - the kind attribute of the forbidden resource on some operations may differ from the requested resource. \"id\" string - the identifier of the forbidden resource Status code 403",
+				" - `\"Gone\"` means the item is no longer available at the server and no forwarding address is known. Status code 410",
+				" - `\"InternalError\"` indicates that an internal error occurred, it is unexpected and the outcome of the call is unknown. Details (optional): \"causes\" - The original error Status code 500",
+				" - `\"Invalid\"` means the requested create or update operation cannot be completed due to invalid data provided as part of the request. The client may need to alter the request. When set, the client may use the StatusDetails message field as a summary of the issues encountered. Details (optional): \"kind\" string - the kind attribute of the invalid resource \"id\" string - the identifier of the invalid resource \"causes\" - one or more StatusCause entries indicating the data in the provided resource that was invalid. The code, message, and field attributes will be set. Status code 422",
+				" - `\"MethodNotAllowed\"` means that the action the client attempted to perform on the resource was not supported by the code - for instance, attempting to delete a resource that can only be created. API calls that return MethodNotAllowed can never succeed. Status code 405",
+				" - `\"NotAcceptable\"` means that the accept types indicated by the client were not acceptable to the server - for instance, attempting to receive protobuf for a resource that supports only json and yaml. API calls that return NotAcceptable can never succeed. Status code 406",
+				" - `\"NotFound\"` means one or more resources required for this operation could not be found. Details (optional): \"kind\" string - the kind attribute of the missing resource on some operations may differ from the requested resource. \"id\" string - the identifier of the missing resource Status code 404",
+				" - `\"RequestEntityTooLarge\"` means that the request entity is too large. Status code 413",
+				" - `\"ServerTimeout\"` means the server can be reached and understood the request, but cannot complete the action in a reasonable time. The client should retry the request. This is may be due to temporary server load or a transient communication issue with another server. Status code 500 is used because the HTTP spec provides no suitable server-requested client retry and the 5xx class represents actionable errors. Details (optional): \"kind\" string - the kind attribute of the resource being acted on. \"id\" string - the operation that is being attempted. \"retryAfterSeconds\" int32 - the number of seconds before the operation should be retried Status code 500",
+				" - `\"ServiceUnavailable\"` means that the request itself was valid, but the requested service is unavailable at this time. Retrying the request after some time might succeed. Status code 503",
+				" - `\"StorageReadError\"` means that the server encountered an error while retrieving resources from the backend object store. This may be due to backend database error, or because processing of the read resource failed. Details: \"kind\" string - the kind attribute of the resource being acted on. \"name\" string - the prefix where the reading error(s) occurred \"causes\" []StatusCause - (optional): - \"type\" CauseType - CauseTypeUnexpectedServerResponse - \"message\" string - the error message from the store backend - \"field\" string - the full path with the key of the resource that failed reading Status code 500",
+				" - `\"Timeout\"` means that the request could not be completed within the given time. Clients can get this response only when they specified a timeout param in the request, or if the server cannot complete the operation within a reasonable amount of time. The request might succeed with an increased value of timeout param. The client *should* wait at least the number of seconds specified by the retryAfterSeconds field. Details (optional): \"retryAfterSeconds\" int32 - the number of seconds before the operation should be retried Status code 504",
+				" - `\"TooManyRequests\"` means the server experienced too many requests within a given window and that the client must wait to perform the action again. A client may always retry the request that led to this error, although the client should wait at least the number of seconds specified by the retryAfterSeconds field. Details (optional): \"retryAfterSeconds\" int32 - the number of seconds before the operation should be retried Status code 429",
+				" - `\"Unauthorized\"` means the server can be reached and understood the request, but requires the user to present appropriate authorization credentials (identified by the WWW-Authenticate header) in order for the action to be completed. If the user has specified credentials on the request, the server considers them insufficient. Status code 401",
+				" - `\"UnsupportedMediaType\"` means that the content type sent by the client is not acceptable to the server - for instance, attempting to send protobuf for a resource that supports only json and yaml. API calls that return UnsupportedMediaType can never succeed. Status code 415",
+			},
+		},
+	}
+}
