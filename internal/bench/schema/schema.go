@@ -121,12 +121,16 @@ func Run(ctx context.Context, _ string) ([]*report.Table, error) {
 
 	srv := httptest.NewServer(svc)
 	defer srv.Close()
-	d, err = timed(1, func() error { return fetch(ctx, srv.URL+"/openapi/v2", "application/com.github.proto-openapi.spec.v2@v1.0+protobuf") })
+	d, err = timed(1, func() error {
+		return fetch(ctx, srv.URL+"/openapi/v2", "application/com.github.proto-openapi.spec.v2@v1.0+protobuf")
+	})
 	if err != nil {
 		return nil, err
 	}
 	build.AddRow("first GET /openapi/v2 as protobuf (encodes it)", report.Ms(d.Percentile(50)), report.Ms(d.Percentile(100)), "")
-	d, err = timed(20, func() error { return fetch(ctx, srv.URL+"/openapi/v2", "application/com.github.proto-openapi.spec.v2@v1.0+protobuf") })
+	d, err = timed(20, func() error {
+		return fetch(ctx, srv.URL+"/openapi/v2", "application/com.github.proto-openapi.spec.v2@v1.0+protobuf")
+	})
 	if err != nil {
 		return nil, err
 	}
