@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,6 +30,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/podvisor/podvisor/internal/apiserver/apply"
 )
 
 // This file drives the real kubectl (the one embedded in bin/podvisor)
@@ -64,6 +67,8 @@ type fakeAPIServer struct {
 	codecs    serializer.CodecFactory
 	strict    runtime.Decoder
 
+	apply *apply.Manager // server-side apply over this package's models
+
 	mu       sync.Mutex
 	objects  map[string][]byte // by URL path of the object
 	requests []recorded        // writes and OpenAPI fetches, in order
@@ -76,8 +81,17 @@ type recorded struct {
 
 func newFakeAPIServer(t *testing.T) *fakeAPIServer {
 	codecs := serializer.NewCodecFactory(scheme.Scheme)
+	docs := mustNew(t)
+	var endpoints []apply.Endpoint
+	for _, r := range issue2Resources() {
+		endpoints = append(endpoints, apply.Endpoint{Kind: r.Kind})
+	}
+	mgr, err := apply.New(apply.Config{Models: docs.Models(), Scheme: scheme.Scheme, Endpoints: endpoints})
+	if err != nil {
+		t.Fatalf("apply.New: %v", err)
+	}
 	return &fakeAPIServer{
-		t: t, openapi: mustNew(t), resources: issue2Resources(), codecs: codecs,
+		t: t, openapi: docs, resources: issue2Resources(), codecs: codecs, apply: mgr,
 		strict:  k8sjson.NewSerializerWithOptions(k8sjson.DefaultMetaFactory, scheme.Scheme, scheme.Scheme, k8sjson.SerializerOptions{Strict: true}),
 		objects: map[string][]byte{},
 	}
@@ -226,6 +240,38 @@ func (f *fakeAPIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(201)
 		w.Write(out)
+	case r.Method == http.MethodPatch && named && r.Header.Get("Content-Type") == "application/apply-patch+yaml":
+		// Server-side apply, creating the object if needed, as
+		// kube-apiserver does.
+		live, err := scheme.Scheme.New(res.Kind)
+		if err != nil {
+			f.t.Errorf("new %v: %v", res.Kind, err)
+			return
+		}
+		if stored, ok := f.objects[r.URL.Path]; ok {
+			if err := json.Unmarshal(stored, live); err != nil {
+				f.t.Errorf("decoding stored object: %v", err)
+				return
+			}
+		} else if res.Namespaced {
+			m, _ := meta.Accessor(live)
+			m.SetNamespace(strings.Split(strings.SplitN(r.URL.Path, "/namespaces/", 2)[1], "/")[0])
+		}
+		out, err := f.apply.Apply(live, "", body, r.URL.Query().Get("fieldManager"), r.URL.Query().Get("force") == "true")
+		if err != nil {
+			var se *apierrors.StatusError
+			if !errors.As(err, &se) {
+				f.t.Errorf("apply: %v", err)
+				return
+			}
+			f.status(w, se)
+			return
+		}
+		out.GetObjectKind().SetGroupVersionKind(res.Kind)
+		b, _ := json.Marshal(out)
+		f.objects[r.URL.Path] = b
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(b)
 	case r.Method == http.MethodPatch && named:
 		stored, ok := f.objects[r.URL.Path]
 		if !ok {
@@ -413,6 +459,42 @@ spec:
 		got, _, err := kubectl(t, bin, srv.URL, "", "get", "deployment", "web", "-o", "jsonpath={.spec.template.spec.containers[*].name} {.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].env[*].name}")
 		if err != nil || got != "web nginx:2 B" {
 			t.Errorf("after apply: %q (%v), want \"web nginx:2 B\"", got, err)
+		}
+	})
+
+	t.Run("server-side apply", func(t *testing.T) {
+		srv := httptest.NewServer(newFakeAPIServer(t))
+		defer srv.Close()
+		manifest := func(replicas int) string {
+			return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: %d
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: nginx}]}
+`, replicas)
+		}
+		if out, errOut, err := kubectl(t, bin, srv.URL, manifest(3), "apply", "--server-side", "--field-manager=alice", "-f", "-"); err != nil || !strings.Contains(out, "deployment.apps/web serverside-applied") {
+			t.Fatalf("alice's apply: %v %s %s", err, out, errOut)
+		}
+		_, errOut, err := kubectl(t, bin, srv.URL, manifest(5), "apply", "--server-side", "--field-manager=bob", "-f", "-")
+		if err == nil {
+			t.Fatal("bob's conflicting apply succeeded")
+		}
+		for _, want := range []string{`Apply failed with 1 conflict: conflict with "alice": .spec.replicas`, "Please review the fields above--they currently have other managers"} {
+			if !strings.Contains(errOut, want) {
+				t.Errorf("kubectl's conflict report lacks %q:\n%s", want, errOut)
+			}
+		}
+		if out, errOut, err := kubectl(t, bin, srv.URL, manifest(5), "apply", "--server-side", "--field-manager=bob", "--force-conflicts", "-f", "-"); err != nil || !strings.Contains(out, "serverside-applied") {
+			t.Fatalf("bob's forced apply: %v %s %s", err, out, errOut)
+		}
+		got, _, err := kubectl(t, bin, srv.URL, "", "get", "deployment", "web", "--show-managed-fields", "-o", "jsonpath={.spec.replicas} {.metadata.managedFields[*].manager}")
+		if err != nil || got != "5 alice bob" {
+			t.Errorf("after forced apply: %q (%v), want \"5 alice bob\"", got, err)
 		}
 	})
 }
