@@ -32,6 +32,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/podvisor/podvisor/internal/apiserver/apply"
+	"github.com/podvisor/podvisor/internal/printers"
 )
 
 // This file drives the real kubectl (the one embedded in bin/podvisor)
@@ -208,6 +209,8 @@ func (f *fakeAPIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
+	case r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "as=Table"):
+		f.table(w, r, res, named)
 	case r.Method == http.MethodGet && named:
 		stored, ok := f.objects[r.URL.Path]
 		if !ok {
@@ -298,6 +301,54 @@ func (f *fakeAPIServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		f.status(w, apierrors.NewMethodNotSupported(gr, r.Method))
 	}
+}
+
+// table answers a GET for a Table (kubectl get) with printers.Table over
+// the stored objects, filling each row's object as includeObject asks.
+// Preconditions: f.mu is held.
+func (f *fakeAPIServer) table(w http.ResponseWriter, r *http.Request, res *Resource, named bool) {
+	list, err := scheme.Scheme.New(res.listKind())
+	if err != nil {
+		f.t.Errorf("new %v: %v", res.listKind(), err)
+		return
+	}
+	var items []runtime.Object
+	for path, stored := range f.objects {
+		if (named && path != r.URL.Path) || (!named && filepath.Dir(path) != r.URL.Path) {
+			continue
+		}
+		obj, err := scheme.Scheme.New(res.Kind)
+		if err != nil || json.Unmarshal(stored, obj) != nil {
+			f.t.Errorf("decoding stored %s: %v", path, err)
+			return
+		}
+		items = append(items, obj)
+	}
+	if named && len(items) == 0 {
+		f.status(w, apierrors.NewNotFound(schema.GroupResource{Group: res.Kind.Group, Resource: res.Plural}, filepath.Base(r.URL.Path)))
+		return
+	}
+	if err := meta.SetList(list, items); err != nil {
+		f.t.Errorf("setting list: %v", err)
+		return
+	}
+	var table *metav1.Table
+	if named {
+		table, err = printers.Table(items[0], time.Now())
+	} else {
+		table, err = printers.Table(list, time.Now())
+	}
+	if err != nil {
+		f.status(w, apierrors.NewBadRequest(err.Error()))
+		return
+	}
+	table.Kind, table.APIVersion = "Table", "meta.k8s.io/v1"
+	if r.URL.Query().Get("includeObject") != "None" {
+		for i := range table.Rows {
+			table.Rows[i].Object = runtime.RawExtension{Object: items[i]}
+		}
+	}
+	f.writeJSON(w, 200, table)
 }
 
 // kubectl runs the embedded kubectl against srv, in a fresh HOME so no
@@ -495,6 +546,53 @@ spec:
 		got, _, err := kubectl(t, bin, srv.URL, "", "get", "deployment", "web", "--show-managed-fields", "-o", "jsonpath={.spec.replicas} {.metadata.managedFields[*].manager}")
 		if err != nil || got != "5 alice bob" {
 			t.Errorf("after forced apply: %q (%v), want \"5 alice bob\"", got, err)
+		}
+	})
+
+	t.Run("get prints tables", func(t *testing.T) {
+		srv := httptest.NewServer(newFakeAPIServer(t))
+		defer srv.Close()
+		ts := func(d time.Duration) string { return time.Now().Add(-d).UTC().Format(time.RFC3339) }
+		pods := fmt.Sprintf(`apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: crashy, namespace: default, creationTimestamp: %q}
+  spec: {nodeName: node-1, containers: [{name: web, image: nginx}, {name: log, image: busybox}]}
+  status:
+    phase: Running
+    podIPs: [{ip: 10.42.0.7}]
+    containerStatuses:
+    - {name: web, image: nginx, imageID: "", ready: true, restartCount: 0, state: {running: {}}}
+    - name: log
+      image: busybox
+      imageID: ""
+      ready: false
+      restartCount: 3
+      state: {waiting: {reason: CrashLoopBackOff}}
+      lastState: {terminated: {exitCode: 1, finishedAt: %q}}
+`, ts(2*time.Hour), ts(30*time.Minute))
+		if out, errOut, err := kubectl(t, bin, srv.URL, pods, "create", "-f", "-"); err != nil {
+			t.Fatalf("create pods: %v %s %s", err, out, errOut)
+		}
+		out, errOut, err := kubectl(t, bin, srv.URL, "", "get", "pods", "-o", "wide")
+		if err != nil {
+			t.Fatalf("kubectl get pods -o wide: %v %s", err, errOut)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 2 {
+			t.Fatalf("kubectl get pods -o wide printed:\n%s", out)
+		}
+		if got := strings.Join(strings.Fields(lines[0]), " "); got != "NAME READY STATUS RESTARTS AGE IP NODE NOMINATED NODE READINESS GATES" {
+			t.Errorf("header %q", got)
+		}
+		if got := strings.Join(strings.Fields(lines[1]), " "); got != "crashy 1/2 CrashLoopBackOff 3 (30m ago) 120m 10.42.0.7 node-1 <none> <none>" {
+			t.Errorf("row %q", got)
+		}
+		out, _, err = kubectl(t, bin, srv.URL, "", "get", "pods")
+		if err != nil || !strings.HasPrefix(strings.Join(strings.Fields(out), " "), "NAME READY STATUS RESTARTS AGE crashy 1/2 CrashLoopBackOff 3 (30m ago) 120m") {
+			t.Errorf("kubectl get pods (not wide): %v\n%s", err, out)
 		}
 	})
 }
