@@ -119,9 +119,13 @@ func queryParams(t reflect.Type) []param {
 	return params
 }
 
-var prettyParam = param{name: "pretty", in: "query", typ: "string", description: "If 'true', then the output is pretty printed."}
+func prettyParam() param {
+	return param{name: "pretty", in: "query", typ: "string", description: "If 'true', then the output is pretty printed."}
+}
 
-var namespaceParam = param{name: "namespace", in: "path", typ: "string", required: true, description: "object name and auth scope, such as for teams and projects"}
+func namespaceParam() param {
+	return param{name: "namespace", in: "path", typ: "string", required: true, description: "object name and auth scope, such as for teams and projects"}
+}
 
 func nameParam(kind string) param {
 	return param{name: "name", in: "path", typ: "string", required: true, description: "name of the " + kind}
@@ -212,7 +216,7 @@ func (b *pathBuilder) resourcePaths(r Resource) ([]*pathItem, error) {
 	collection := gvPrefix(gv) + "/" + r.Plural
 	watchCollection := gvPrefix(gv) + "/watch/" + r.Plural
 	if r.Namespaced {
-		ns, scope = "Namespaced", []param{namespaceParam}
+		ns, scope = "Namespaced", []param{namespaceParam()}
 		collection = gvPrefix(gv) + "/namespaces/{namespace}/" + r.Plural
 		watchCollection = gvPrefix(gv) + "/watch/namespaces/{namespace}/" + r.Plural
 	}
@@ -253,7 +257,7 @@ func (b *pathBuilder) resourcePaths(r Resource) ([]*pathItem, error) {
 			action: "deletecollection", params: append(append([]param{}, b.deleteParams...), b.listParams...), body: defDeleteOptions,
 			media: mediaObject, response: defStatus, codes: []int{200}}))
 	}
-	add(collection, append(append([]param{}, scope...), prettyParam), ops...)
+	add(collection, append(append([]param{}, scope...), prettyParam()), ops...)
 
 	item := collection + "/{name}"
 	itemScope := append([]param{nameParam(kind)}, scope...)
@@ -274,19 +278,19 @@ func (b *pathBuilder) resourcePaths(r Resource) ([]*pathItem, error) {
 		ops = append(ops, op(operation{method: "delete", id: "delete" + id + ns + kind, description: "delete a " + kind, action: "delete",
 			params: b.deleteParams, body: defDeleteOptions, media: mediaObject, response: deleted, codes: []int{200, 202}}))
 	}
-	add(item, append(append([]param{}, itemScope...), prettyParam), ops...)
+	add(item, append(append([]param{}, itemScope...), prettyParam()), ops...)
 
 	if r.has(VerbWatch) {
-		add(watchCollection, append(append([]param{}, scope...), prettyParam),
+		add(watchCollection, append(append([]param{}, scope...), prettyParam()),
 			watchOp("watch"+id+ns+kind+"List", "watchlist", "watch individual changes to a list of "+kind+". deprecated: use the 'watch' parameter with a list operation instead."))
-		add(watchCollection+"/{name}", append(append([]param{}, itemScope...), prettyParam),
+		add(watchCollection+"/{name}", append(append([]param{}, itemScope...), prettyParam()),
 			watchOp("watch"+id+ns+kind, "watch", "watch changes to an object of kind "+kind+". deprecated: use the 'watch' parameter with a list operation instead, filtered to a single item with the 'fieldSelector' parameter."))
 	}
 	if r.Namespaced && r.has(VerbList) {
-		add(gvPrefix(gv)+"/"+r.Plural, []param{prettyParam}, listOp("list"+id+kind+"ForAllNamespaces"))
+		add(gvPrefix(gv)+"/"+r.Plural, []param{prettyParam()}, listOp("list"+id+kind+"ForAllNamespaces"))
 	}
 	if r.Namespaced && r.has(VerbWatch) {
-		add(gvPrefix(gv)+"/watch/"+r.Plural, []param{prettyParam},
+		add(gvPrefix(gv)+"/watch/"+r.Plural, []param{prettyParam()},
 			watchOp("watch"+id+kind+"ListForAllNamespaces", "watchlist", "watch individual changes to a list of "+kind+". deprecated: use the 'watch' parameter with a list operation instead."))
 	}
 
@@ -365,7 +369,7 @@ func (b *pathBuilder) subresourcePath(r Resource, s Subresource, item string, it
 	}
 	params := append([]param{}, itemScope...)
 	if !s.has(VerbConnect) {
-		params = append(params, prettyParam)
+		params = append(params, prettyParam())
 	}
 	return &pathItem{path: item + "/" + s.Name, params: params, ops: ops}, nil
 }

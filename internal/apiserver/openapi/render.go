@@ -10,24 +10,22 @@ import (
 
 const v2RefPrefix = "#/definitions/"
 
-var (
-	objectMedia  = []string{"application/json", "application/yaml", "application/vnd.kubernetes.protobuf"}
-	watchMedia   = []string{"application/json", "application/yaml", "application/vnd.kubernetes.protobuf", "application/json;stream=watch", "application/vnd.kubernetes.protobuf;stream=watch"}
-	connectMedia = []string{"*/*"}
-	logMedia     = []string{"text/plain", "application/json", "application/yaml", "application/vnd.kubernetes.protobuf"}
-	patchMedia   = []string{"application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json", "application/apply-patch+yaml"}
-)
-
+// types are the media types an operation answers with.
 func (m mediaKind) types() []string {
 	switch m {
 	case mediaList, mediaWatch:
-		return watchMedia
+		return []string{"application/json", "application/yaml", "application/vnd.kubernetes.protobuf", "application/json;stream=watch", "application/vnd.kubernetes.protobuf;stream=watch"}
 	case mediaConnect:
-		return connectMedia
+		return []string{"*/*"}
 	case mediaLog:
-		return logMedia
+		return []string{"text/plain", "application/json", "application/yaml", "application/vnd.kubernetes.protobuf"}
 	}
-	return objectMedia
+	return []string{"application/json", "application/yaml", "application/vnd.kubernetes.protobuf"}
+}
+
+// patchMedia are the media types a patch operation accepts.
+func patchMedia() []string {
+	return []string{"application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json", "application/apply-patch+yaml"}
 }
 
 func sortParams(ps []param) []param {
@@ -83,7 +81,7 @@ func (o *operation) v3() *spec3.Operation {
 		body := &spec.Schema{SchemaProps: spec.SchemaProps{Ref: spec.MustCreateRef(v3RefPrefix + o.body)}}
 		types := []string{"*/*"}
 		if o.patch {
-			types = patchMedia
+			types = patchMedia()
 		}
 		content := map[string]*spec3.MediaType{}
 		for _, t := range types {
@@ -148,7 +146,7 @@ func (o *operation) v2() *spec.Operation {
 	}}
 	op.Extensions = o.extensions()
 	if o.patch {
-		op.Consumes = patchMedia
+		op.Consumes = patchMedia()
 	}
 	if o.body != "" {
 		op.Parameters = append(op.Parameters, spec.Parameter{ParamProps: spec.ParamProps{

@@ -39,22 +39,28 @@ type (
 	swaggerDocumented interface{ SwaggerDoc() map[string]string }
 )
 
-var (
-	durationType    = reflect.TypeFor[metav1.Duration]()
-	unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
-)
-
-// specialDescriptions describes the apimachinery types that have no
+// specialDescription describes the apimachinery types that have no
 // SwaggerDoc method.
-var specialDescriptions = map[string]string{
-	"io.k8s.apimachinery.pkg.api.resource.Quantity":        "Quantity is a fixed-point representation of a number, serialized as a string such as \"100m\", \"1.5Gi\" or \"2\": a signed number with an optional binary (Ki, Mi, Gi, Ti, Pi, Ei), decimal (m, k, M, G, T, P, E) or decimal exponent (e3) suffix.",
-	"io.k8s.apimachinery.pkg.util.intstr.IntOrString":      "IntOrString is a type that can hold an int32 or a string. When used in JSON or YAML marshalling and unmarshalling, it produces or consumes the inner type.",
-	"io.k8s.apimachinery.pkg.apis.meta.v1.Time":            "Time is a wrapper around time.Time which supports correct marshaling to YAML and JSON, as an RFC 3339 timestamp with second precision.",
-	"io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime":       "MicroTime is version of Time with microsecond level precision.",
-	"io.k8s.apimachinery.pkg.apis.meta.v1.Duration":        "Duration is a wrapper around time.Duration which supports correct marshaling to YAML and JSON, as a string such as \"1h30m\".",
-	"io.k8s.apimachinery.pkg.runtime.RawExtension":         "RawExtension holds an embedded object of any kind, identified by its own apiVersion and kind.",
-	"io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent":      "Event represents a single event to a watched resource.",
-	"io.k8s.apimachinery.pkg.apis.meta.v1.APIResourceList": "APIResourceList is a list of APIResource, it is used to expose the name of the resources supported in a specific group and version, and if the resource is namespaced.",
+func specialDescription(name string) string {
+	switch name {
+	case "io.k8s.apimachinery.pkg.api.resource.Quantity":
+		return "Quantity is a fixed-point representation of a number, serialized as a string such as \"100m\", \"1.5Gi\" or \"2\": a signed number with an optional binary (Ki, Mi, Gi, Ti, Pi, Ei), decimal (m, k, M, G, T, P, E) or decimal exponent (e3) suffix."
+	case "io.k8s.apimachinery.pkg.util.intstr.IntOrString":
+		return "IntOrString is a type that can hold an int32 or a string. When used in JSON or YAML marshalling and unmarshalling, it produces or consumes the inner type."
+	case "io.k8s.apimachinery.pkg.apis.meta.v1.Time":
+		return "Time is a wrapper around time.Time which supports correct marshaling to YAML and JSON, as an RFC 3339 timestamp with second precision."
+	case "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime":
+		return "MicroTime is version of Time with microsecond level precision."
+	case "io.k8s.apimachinery.pkg.apis.meta.v1.Duration":
+		return "Duration is a wrapper around time.Duration which supports correct marshaling to YAML and JSON, as a string such as \"1h30m\"."
+	case "io.k8s.apimachinery.pkg.runtime.RawExtension":
+		return "RawExtension holds an embedded object of any kind, identified by its own apiVersion and kind."
+	case "io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent":
+		return "Event represents a single event to a watched resource."
+	case "io.k8s.apimachinery.pkg.apis.meta.v1.APIResourceList":
+		return "APIResourceList is a list of APIResource, it is used to expose the name of the resources supported in a specific group and version, and if the resource is namespaced."
+	}
+	return ""
 }
 
 // definitions collects the v3 schema of every Go type reachable from the
@@ -152,7 +158,7 @@ func (d *definitions) typeSchema(t reflect.Type, name string) (v3, v2 *spec.Sche
 	p := reflect.New(t).Interface()
 	if tf, ok := p.(openAPITypeFormat); ok {
 		v2 = &spec.Schema{SchemaProps: spec.SchemaProps{
-			Description: specialDescriptions[name],
+			Description: specialDescription(name),
 			Type:        tf.OpenAPISchemaType(),
 			Format:      tf.OpenAPISchemaFormat(),
 		}}
@@ -166,8 +172,8 @@ func (d *definitions) typeSchema(t reflect.Type, name string) (v3, v2 *spec.Sche
 		}
 		return v3, v2, nil
 	}
-	if t == durationType {
-		return &spec.Schema{SchemaProps: spec.SchemaProps{Description: specialDescriptions[name], Type: []string{"string"}}}, nil, nil
+	if t == reflect.TypeFor[metav1.Duration]() {
+		return &spec.Schema{SchemaProps: spec.SchemaProps{Description: specialDescription(name), Type: []string{"string"}}}, nil, nil
 	}
 	if t.Kind() != reflect.Struct {
 		return nil, nil, fmt.Errorf("is a %s, not a struct", t.Kind())
@@ -176,7 +182,7 @@ func (d *definitions) typeSchema(t reflect.Type, name string) (v3, v2 *spec.Sche
 	if doc, ok := p.(swaggerDocumented); ok {
 		s.Description = doc.SwaggerDoc()[""]
 	} else {
-		s.Description = specialDescriptions[name]
+		s.Description = specialDescription(name)
 	}
 	if err := d.addFields(s, t, name); err != nil {
 		return nil, nil, err
@@ -313,7 +319,8 @@ func typeKey(t reflect.Type) string {
 // struct (never omitted by encoding/json), nothing for pointers, lists, maps
 // and types with their own JSON decoding (their zero value is null).
 func enforcedDefault(t reflect.Type, omitEmpty bool) interface{} {
-	if t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
+	unmarshaler := reflect.TypeFor[json.Unmarshaler]()
+	if t.Implements(unmarshaler) || reflect.PointerTo(t).Implements(unmarshaler) {
 		return nil
 	}
 	switch t.Kind() {
