@@ -1,0 +1,321 @@
+package oci
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// TermSize is a terminal's size in characters.
+type TermSize struct {
+	Width, Height uint16
+}
+
+// ExecConfig is one process to run in a running container (kubectl exec,
+// exec probes). The process inherits the container's user, environment,
+// capabilities, seccomp profile and rlimits.
+type ExecConfig struct {
+	Args []string
+	// Env is added to the container's environment.
+	Env []string
+	// WorkingDir overrides the container's cwd when set.
+	WorkingDir string
+	// TTY gives the process a pseudo-terminal; Stderr is then unused
+	// (the terminal merges both streams into Stdout).
+	TTY bool
+	// Stdin, Stdout and Stderr may be nil.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Resize delivers terminal size changes (TTY only); may be nil.
+	Resize <-chan TermSize
+}
+
+// ErrExecStart is wrapped when the runtime could not start the process
+// (e.g. the command does not exist); the exit code is then meaningless.
+var ErrExecStart = errors.New("exec did not start")
+
+// Exec runs a process in a running container and returns its exit code
+// once it has exited and its output has been copied. ctx cancellation
+// kills the runtime's exec command. Errors: ErrNotFound, ErrExecStart
+// (with the runtime's message), I/O errors.
+func (r *Runtime) Exec(ctx context.Context, id string, ec ExecConfig) (int, error) {
+	if len(ec.Args) == 0 {
+		return -1, errors.New("exec needs a command")
+	}
+	m, err := r.meta(id)
+	if err != nil {
+		return -1, err
+	}
+	h, err := r.handler(m.Handler)
+	if err != nil {
+		return -1, err
+	}
+	dir := r.dir(id)
+	b, err := os.ReadFile(filepath.Join(dir, "bundle", "config.json"))
+	if err != nil {
+		return -1, fmt.Errorf("reading container spec: %w", err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(b, &spec); err != nil || spec.Process == nil {
+		return -1, fmt.Errorf("decoding container spec: %v", err)
+	}
+	p := *spec.Process
+	p.Args = ec.Args
+	p.Env = append(append([]string(nil), p.Env...), ec.Env...)
+	if ec.WorkingDir != "" {
+		p.Cwd = ec.WorkingDir
+	}
+	p.Terminal = ec.TTY
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	tag := hex.EncodeToString(rnd[:])
+	pf := filepath.Join(dir, "exec-"+tag+".json")
+	pb, _ := json.Marshal(p)
+	if err := os.WriteFile(pf, pb, 0o600); err != nil {
+		return -1, fmt.Errorf("writing exec process: %w", err)
+	}
+	defer os.Remove(pf)
+	if ec.TTY {
+		return r.execTTY(ctx, h, id, dir, tag, pf, ec)
+	}
+	var errBuf limitedBuffer
+	stderr := io.Writer(&errBuf)
+	if ec.Stderr != nil {
+		stderr = io.MultiWriter(ec.Stderr, &errBuf)
+	}
+	cmd := h.execCmd(ctx, id, pf, "", ec.Stdin, ec.Stdout, stderr)
+	return execResult(cmd.Run(), &errBuf)
+}
+
+// execResult turns the runtime's exit into the process's exit code. runc
+// exits with the process's status; a start failure is exit 255 with
+// runc's message on stderr.
+func execResult(err error, errBuf *limitedBuffer) (int, error) {
+	if err == nil {
+		return 0, nil
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return -1, fmt.Errorf("running exec: %w", err)
+	}
+	code := ee.ExitCode()
+	if code == 255 && errBuf.startFailure() {
+		return code, fmt.Errorf("%w: %s", ErrExecStart, errBuf.String())
+	}
+	if code < 0 { // killed by a signal
+		if ws, ok := ee.Sys().(interface{ Signal() os.Signal }); ok {
+			if s, ok := ws.Signal().(unix.Signal); ok {
+				return 128 + int(s), nil
+			}
+		}
+	}
+	return code, nil
+}
+
+// limitedBuffer keeps the first 4 KiB written, to report exec failures.
+type limitedBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := 4096 - len(b.buf); room > 0 {
+		b.buf = append(b.buf, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (b *limitedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
+}
+
+// startFailure recognises runc's (and runsc's) messages for a process that
+// never started.
+func (b *limitedBuffer) startFailure() bool {
+	s := b.String()
+	for _, k := range []string{"exec failed", "unable to start container process", "executable file not found", "no such file or directory"} {
+		if strings.Contains(s, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// execTTY runs the exec with a pseudo-terminal: the runtime sends the pty
+// master over a console socket, and this side copies it to the caller's
+// streams and applies resizes.
+func (r *Runtime) execTTY(ctx context.Context, h Handler, id, dir, tag, pf string, ec ExecConfig) (int, error) {
+	sockPath := filepath.Join(dir, "c-"+tag[:8]+".sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sockPath, Net: "unix"})
+	if err != nil {
+		return -1, fmt.Errorf("console socket: %w", err)
+	}
+	defer os.Remove(sockPath)
+	defer ln.Close()
+	var errBuf limitedBuffer
+	cmd := h.execCmd(ctx, id, pf, sockPath, nil, nil, &errBuf)
+	if err := cmd.Start(); err != nil {
+		return -1, fmt.Errorf("running exec: %w", err)
+	}
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- cmd.Wait() }()
+	masterCh := make(chan *os.File, 1)
+	go func() {
+		f, _ := recvConsole(ln)
+		masterCh <- f
+	}()
+	var master *os.File
+	select {
+	case master = <-masterCh:
+	case err := <-waitErr:
+		ln.Close()
+		<-masterCh
+		return execResult(err, &errBuf)
+	}
+	if master == nil {
+		ln.Close()
+		return execResult(<-waitErr, &errBuf)
+	}
+	defer master.Close()
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	if ec.Resize != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				case sz, ok := <-ec.Resize:
+					if !ok {
+						return
+					}
+					unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: sz.Height, Col: sz.Width})
+				}
+			}
+		}()
+	}
+	if ec.Stdin != nil {
+		// Not waited for: a blocked read on the caller's stdin ends when
+		// the caller closes it; writes fail once master is closed.
+		go io.Copy(master, ec.Stdin)
+	}
+	outDone := make(chan struct{})
+	go func() {
+		defer close(outDone)
+		out := ec.Stdout
+		if out == nil {
+			out = io.Discard
+		}
+		io.Copy(out, master) // ends with EIO once the process and its children close the pty
+	}()
+	err = <-waitErr
+	<-outDone
+	close(stop)
+	wg.Wait()
+	return execResult(err, &errBuf)
+}
+
+// recvConsole accepts one connection and receives the pty master fd.
+func recvConsole(ln *net.UnixListener) (*os.File, error) {
+	c, err := ln.AcceptUnix()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return nil, fmt.Errorf("receiving console: %w", err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) == 0 {
+		return nil, fmt.Errorf("receiving console: no control message")
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) == 0 {
+		return nil, fmt.Errorf("receiving console: no fd")
+	}
+	return os.NewFile(uintptr(fds[0]), "pty-master"), nil
+}
+
+// Attach connects to the container's shim and streams its output
+// (produced from now on) to stdout/stderr, and stdin (if the container was
+// created with Stdin) from stdin, until the container exits or ctx ends.
+func (r *Runtime) Attach(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if _, err := r.meta(id); err != nil {
+		return err
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", filepath.Join(r.dir(id), "attach.sock"))
+	if err != nil {
+		return fmt.Errorf("attaching to %s: %w", id, err)
+	}
+	defer c.Close()
+	stopCtx := context.AfterFunc(ctx, func() { c.Close() })
+	defer stopCtx()
+	if stdin != nil {
+		go func() {
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := stdin.Read(buf)
+				if n > 0 {
+					if werr := writeFrame(c, StreamStdin, buf[:n]); werr != nil {
+						return
+					}
+				}
+				if err != nil {
+					writeFrame(c, StreamCloseStdin, nil)
+					return
+				}
+			}
+		}()
+	}
+	hdr := make([]byte, 5)
+	for {
+		if _, err := io.ReadFull(c, hdr); err != nil {
+			return nil // the shim closes the socket when the container exits
+		}
+		n := binary.BigEndian.Uint32(hdr[1:])
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return nil
+		}
+		w := stdout
+		if hdr[0] == StreamStderr {
+			w = stderr
+		}
+		if w != nil {
+			w.Write(buf)
+		}
+	}
+}
+
+func writeFrame(w io.Writer, stream byte, p []byte) error {
+	f := make([]byte, 5+len(p))
+	f[0] = stream
+	binary.BigEndian.PutUint32(f[1:], uint32(len(p)))
+	copy(f[5:], p)
+	_, err := w.Write(f)
+	return err
+}
