@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -90,7 +91,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, ec ExecConfig) (int, erro
 	}
 	defer os.Remove(pf)
 	if ec.TTY {
-		return r.execTTY(ctx, h, id, dir, tag, pf, ec)
+		return r.execTTY(ctx, h, id, pf, ec)
 	}
 	var errBuf limitedBuffer
 	stderr := io.Writer(&errBuf)
@@ -159,42 +160,37 @@ func (b *limitedBuffer) startFailure() bool {
 	return false
 }
 
-// execTTY runs the exec with a pseudo-terminal: the runtime sends the pty
-// master over a console socket, and this side copies it to the caller's
-// streams and applies resizes.
-func (r *Runtime) execTTY(ctx context.Context, h Handler, id, dir, tag, pf string, ec ExecConfig) (int, error) {
-	sockPath := filepath.Join(dir, "c-"+tag[:8]+".sock")
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sockPath, Net: "unix"})
+// execTTY runs the exec with a pseudo-terminal. runc only hands the
+// container's pty master over a console socket when it detaches (and then
+// nobody can wait for the process), so instead this side opens a pty of
+// its own and gives its slave to `runtime exec -t` as stdio and
+// controlling terminal: runc proxies it to the container's pty, forwards
+// size changes (SIGWINCH) and exits with the process's status.
+func (r *Runtime) execTTY(ctx context.Context, h Handler, id, pf string, ec ExecConfig) (int, error) {
+	master, slave, err := openPTY()
 	if err != nil {
-		return -1, fmt.Errorf("console socket: %w", err)
-	}
-	defer os.Remove(sockPath)
-	defer ln.Close()
-	var errBuf limitedBuffer
-	cmd := h.execCmd(ctx, id, pf, sockPath, nil, nil, &errBuf)
-	if err := cmd.Start(); err != nil {
-		return -1, fmt.Errorf("running exec: %w", err)
-	}
-	waitErr := make(chan error, 1)
-	go func() { waitErr <- cmd.Wait() }()
-	masterCh := make(chan *os.File, 1)
-	go func() {
-		f, _ := recvConsole(ln)
-		masterCh <- f
-	}()
-	var master *os.File
-	select {
-	case master = <-masterCh:
-	case err := <-waitErr:
-		ln.Close()
-		<-masterCh
-		return execResult(err, &errBuf)
-	}
-	if master == nil {
-		ln.Close()
-		return execResult(<-waitErr, &errBuf)
+		return -1, err
 	}
 	defer master.Close()
+	// The first size before start, so the process starts with it.
+	if ec.Resize != nil {
+		select {
+		case sz, ok := <-ec.Resize:
+			if ok {
+				setSize(master, sz)
+			}
+		default:
+		}
+	}
+	var errBuf limitedBuffer
+	cmd := h.execCmd(ctx, id, pf, "", slave, slave, slave)
+	cmd.Stderr = slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		slave.Close()
+		return -1, fmt.Errorf("running exec: %w", err)
+	}
+	slave.Close()
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	if ec.Resize != nil {
@@ -209,7 +205,7 @@ func (r *Runtime) execTTY(ctx context.Context, h Handler, id, dir, tag, pf strin
 					if !ok {
 						return
 					}
-					unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: sz.Height, Col: sz.Width})
+					setSize(master, sz)
 				}
 			}
 		}()
@@ -219,44 +215,43 @@ func (r *Runtime) execTTY(ctx context.Context, h Handler, id, dir, tag, pf strin
 		// the caller closes it; writes fail once master is closed.
 		go io.Copy(master, ec.Stdin)
 	}
-	outDone := make(chan struct{})
-	go func() {
-		defer close(outDone)
-		out := ec.Stdout
-		if out == nil {
-			out = io.Discard
-		}
-		io.Copy(out, master) // ends with EIO once the process and its children close the pty
-	}()
-	err = <-waitErr
-	<-outDone
+	out := ec.Stdout
+	if out == nil {
+		out = io.Discard
+	}
+	// runc's own error messages also arrive on the terminal.
+	io.Copy(io.MultiWriter(out, &errBuf), master) // EIO once runc exits and the slave is closed
+	err = cmd.Wait()
 	close(stop)
 	wg.Wait()
 	return execResult(err, &errBuf)
 }
 
-// recvConsole accepts one connection and receives the pty master fd.
-func recvConsole(ln *net.UnixListener) (*os.File, error) {
-	c, err := ln.AcceptUnix()
+func setSize(f *os.File, sz TermSize) {
+	unix.IoctlSetWinsize(int(f.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: sz.Height, Col: sz.Width})
+}
+
+// openPTY opens a new pseudo-terminal pair.
+func openPTY() (master, slave *os.File, err error) {
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("opening pty: %w", err)
 	}
-	defer c.Close()
-	buf := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(4))
-	_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		m.Close()
+		return nil, nil, fmt.Errorf("unlocking pty: %w", err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
 	if err != nil {
-		return nil, fmt.Errorf("receiving console: %w", err)
+		m.Close()
+		return nil, nil, fmt.Errorf("pty number: %w", err)
 	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) == 0 {
-		return nil, fmt.Errorf("receiving console: no control message")
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		m.Close()
+		return nil, nil, fmt.Errorf("opening pty slave: %w", err)
 	}
-	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) == 0 {
-		return nil, fmt.Errorf("receiving console: no fd")
-	}
-	return os.NewFile(uintptr(fds[0]), "pty-master"), nil
+	return m, s, nil
 }
 
 // Attach connects to the container's shim and streams its output

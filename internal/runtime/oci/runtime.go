@@ -386,10 +386,12 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	// The time before `start`: the process may exit before it returns.
+	startedAt := r.now().UTC()
 	if err := h.start(ctx, id); err != nil {
 		return fmt.Errorf("starting container %s: %w", id, err)
 	}
-	m.StartedAt = r.now().UTC()
+	m.StartedAt = startedAt
 	if err := writeJSONAtomic(filepath.Join(r.dir(id), "meta.json"), m); err != nil {
 		return fmt.Errorf("recording start of %s: %w", id, err)
 	}

@@ -74,7 +74,8 @@ type ContainerConfig struct {
 	Resources Resources
 	// OOMScoreAdj is the process's oom_score_adj, if set.
 	OOMScoreAdj *int
-	// Rlimits override the default (RLIMIT_NOFILE 1048576).
+	// Rlimits are set on the process; without them it inherits the
+	// shim's (the agent's) limits, as containerd's CRI does.
 	Rlimits []Rlimit
 	// Log is where and how the shim writes the container's output.
 	Log LogConfig
@@ -328,11 +329,7 @@ func BuildSpec(id string, sb PodSandbox, cfg ContainerConfig, termLog string) (*
 		proc.Capabilities.Effective = caps
 		proc.Capabilities.Permitted = caps
 	}
-	rl := cfg.Rlimits
-	if len(rl) == 0 {
-		rl = []Rlimit{{Type: "RLIMIT_NOFILE", Soft: 1048576, Hard: 1048576}}
-	}
-	for _, r := range rl {
+	for _, r := range cfg.Rlimits {
 		proc.Rlimits = append(proc.Rlimits, specs.POSIXRlimit{Type: r.Type, Soft: r.Soft, Hard: r.Hard})
 	}
 
