@@ -95,8 +95,8 @@ func (s *Store) Add(ctx context.Context, img v1.Image, refs []string) (Image, er
 			}
 		}
 		addUnique(&im.RepoTags, r)
-		if pr, err := name.ParseReference(r); err == nil {
-			addUnique(&im.RepoDigests, strings.SplitN(canonical(pr), ":", 2)[0]+"@"+manDigest.String())
+		if pr, err := name.ParseReference(r, name.WeakValidation); err == nil {
+			addUnique(&im.RepoDigests, repoName(pr)+"@"+manDigest.String())
 		}
 	}
 	if err := s.saveLocked(); err != nil {

@@ -60,7 +60,7 @@ func (s *Store) pull(ctx context.Context, ref string, opts PullOptions) (Image, 
 			remote.WithContext(ctx),
 			remote.WithAuth(auth),
 			remote.WithPlatform(s.cfg.Platform),
-			remote.WithTransport(http.DefaultTransport.(*http.Transport).Clone()),
+			remote.WithTransport(s.transport),
 		)
 		if err != nil {
 			return Image{}, fmt.Errorf("pulling %s: %w", canon, err)

@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -53,6 +54,9 @@ type Deps struct {
 	Logger *slog.Logger
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// Transport carries registry requests; nil is a clone of
+	// http.DefaultTransport.
+	Transport http.RoundTripper
 	// DiskUsage reports used and total bytes of the file system holding
 	// path; nil reads statfs. Tests inject it to drive GC.
 	DiskUsage func(path string) (used, total uint64, err error)
@@ -99,6 +103,7 @@ var ErrInUse = errors.New("image is in use")
 // use.
 type Store struct {
 	cfg       Config
+	transport http.RoundTripper
 	log       *slog.Logger
 	now       func() time.Time
 	diskUsage func(string) (uint64, uint64, error)
@@ -128,12 +133,15 @@ func New(cfg Config, deps Deps) (*Store, error) {
 			os.RemoveAll(filepath.Join(cfg.Root, "tmp", e.Name()))
 		}
 	}
-	s := &Store{cfg: cfg, log: deps.Logger, now: deps.Now, diskUsage: deps.DiskUsage, images: map[string]*Image{}}
+	s := &Store{cfg: cfg, transport: deps.Transport, log: deps.Logger, now: deps.Now, diskUsage: deps.DiskUsage, images: map[string]*Image{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.transport == nil {
+		s.transport = http.DefaultTransport.(*http.Transport).Clone()
 	}
 	if s.diskUsage == nil {
 		s.diskUsage = statfsUsage
@@ -201,13 +209,18 @@ func NormalizeRef(ref string) (string, error) {
 	return canonical(r), nil
 }
 
-func canonical(r name.Reference) string {
+// repoName is the canonical repository of r, without tag or digest.
+func repoName(r name.Reference) string {
 	repo := r.Context()
 	reg := repo.RegistryStr()
 	if reg == name.DefaultRegistry {
 		reg = "docker.io"
 	}
-	base := reg + "/" + repo.RepositoryStr()
+	return reg + "/" + repo.RepositoryStr()
+}
+
+func canonical(r name.Reference) string {
+	base := repoName(r)
 	if d, ok := r.(name.Digest); ok {
 		return base + "@" + d.DigestStr()
 	}

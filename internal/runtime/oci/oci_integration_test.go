@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/podvisor/podvisor/internal/kubelet/image"
+	"github.com/podvisor/podvisor/internal/kubelet/image/busybox"
 	"github.com/podvisor/podvisor/internal/kubelet/podsandbox"
 	"github.com/podvisor/podvisor/internal/runtime/oci"
 	"github.com/podvisor/podvisor/internal/testutil/images"
@@ -101,7 +102,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Add(context.Background(), images.Busybox(t), []string{image.BusyboxRef}); err != nil {
+	if _, err := store.Add(context.Background(), images.Busybox(t), []string{busybox.Ref}); err != nil {
 		t.Fatalf("storing busybox: %v", err)
 	}
 	cg := "/podvisor-test-" + randHex(4)

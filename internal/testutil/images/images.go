@@ -23,7 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	"github.com/podvisor/podvisor/internal/kubelet/image"
+	"github.com/podvisor/podvisor/internal/kubelet/image/busybox"
 )
 
 // BusyboxPath is where Debian's busybox-static installs the binary.
@@ -33,7 +33,7 @@ const BusyboxPath = "/bin/busybox"
 // test, naming it.
 func Busybox(t testing.TB) v1.Image {
 	t.Helper()
-	img, err := image.BuildBusybox(BusyboxPath)
+	img, err := busybox.Build(BusyboxPath)
 	if err != nil {
 		t.Fatalf("building busybox image (needs the busybox-static package): %v", err)
 	}

@@ -1,4 +1,9 @@
-package image
+// Package busybox builds a small busybox image from the host's static
+// busybox binary, so that a node can run pods with no registry (`podvisor
+// images build-busybox`, `make run`) and tests have an image. It imports
+// nothing of podvisor; the image store (internal/kubelet/image) stores what
+// it builds. Importers: cmd/podvisor, tests' helpers, benchmarks.
+package busybox
 
 import (
 	"archive/tar"
@@ -17,10 +22,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// BusyboxRef is the reference BuildBusybox's image is stored under.
-const BusyboxRef = "docker.io/library/busybox:latest"
+// Ref is the reference Build's image is stored under.
+const Ref = "docker.io/library/busybox:latest"
 
-// BuildBusybox builds a one-layer busybox image from a static busybox
+// Build builds a one-layer busybox image from a static busybox
 // binary on this host (Debian's busybox-static installs /bin/busybox): the
 // binary as /bin/busybox, a symlink per applet it lists (sh, ls, cat,
 // httpd, wget, nc, …), /etc/passwd and /etc/group with root and nobody,
@@ -28,7 +33,7 @@ const BusyboxRef = "docker.io/library/busybox:latest"
 // reproducible: same binary, same digest. It lets a node run pods with no
 // registry (`podvisor images build-busybox`, `make run`) and gives tests
 // their image.
-func BuildBusybox(busyboxPath string) (v1.Image, error) {
+func Build(busyboxPath string) (v1.Image, error) {
 	bin, err := os.ReadFile(busyboxPath)
 	if err != nil {
 		return nil, fmt.Errorf("reading busybox (install busybox-static): %w", err)
