@@ -169,16 +169,32 @@ func (m *Manager) Create(id string, o Options) (*Sandbox, error) {
 	return sb, nil
 }
 
-// pinNamespaces unshares flags on a dedicated OS thread, configures the
-// new namespaces and bind-mounts each one onto its file in pins. The
-// thread is never returned to the Go scheduler: it exits with the
-// goroutine, so no other goroutine runs in the new namespaces.
+// pinNamespaces unshares flags on a locked OS thread, configures the new
+// namespaces and bind-mounts each one onto its file in pins, then returns
+// the thread to its original namespaces (setns). If that fails the thread
+// stays locked and is discarded when the goroutine ends (the Go runtime
+// wedges it if it is the main thread), so no other goroutine ever runs in
+// a pod's namespaces.
 func pinNamespaces(flags int, hostname string, pins map[string]*string) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		// No UnlockOSThread: the thread is discarded when this returns.
-		errc <- func() error {
+		tid := unix.Gettid()
+		// The thread's current namespaces, to return to.
+		var orig []int
+		for _, ns := range []string{"net", "ipc", "uts"} {
+			fd, err := unix.Open(fmt.Sprintf("/proc/%d/task/%d/ns/%s", os.Getpid(), tid, ns), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				for _, f := range orig {
+					unix.Close(f)
+				}
+				runtime.UnlockOSThread()
+				errc <- fmt.Errorf("opening current %s namespace: %w", ns, err)
+				return
+			}
+			orig = append(orig, fd)
+		}
+		err := func() error {
 			if err := unix.Unshare(flags); err != nil {
 				return fmt.Errorf("unshare: %w", err)
 			}
@@ -196,7 +212,6 @@ func pinNamespaces(flags int, hostname string, pins map[string]*string) error {
 					return fmt.Errorf("bringing loopback up: %w", err)
 				}
 			}
-			tid := unix.Gettid()
 			for ns, dst := range pins {
 				f, err := os.OpenFile(*dst, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
 				if err != nil {
@@ -210,6 +225,17 @@ func pinNamespaces(flags int, hostname string, pins map[string]*string) error {
 			}
 			return nil
 		}()
+		restored := true
+		for i, nsType := range []int{unix.CLONE_NEWNET, unix.CLONE_NEWIPC, unix.CLONE_NEWUTS} {
+			if flags&nsType != 0 && unix.Setns(orig[i], nsType) != nil {
+				restored = false
+			}
+			unix.Close(orig[i])
+		}
+		if restored {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
 	}()
 	return <-errc
 }
