@@ -74,8 +74,11 @@ func (s *Store) Add(ctx context.Context, img v1.Image, refs []string) (Image, er
 	if err := writeBlob(s.blobPath(manDigest.String()), rawMan); err != nil {
 		return Image{}, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lock(true)
+	if err != nil {
+		return Image{}, err
+	}
+	defer unlock()
 	id := cfgName.String()
 	im, ok := s.images[id]
 	if !ok {
@@ -422,4 +425,32 @@ func (g *pullGroup) do(key string, fn func() (Image, error)) (Image, bool, error
 	g.mu.Unlock()
 	close(c.done)
 	return c.img, false, c.err
+}
+
+// ImportDir imports every regular file in dir that is an image archive
+// (the agent calls it at start for <data dir>/images/). A file that fails
+// is reported in the joined error and does not stop the others; a
+// missing dir is not an error.
+func (s *Store) ImportDir(ctx context.Context, dir string) ([]Image, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", dir, err)
+	}
+	var out []Image
+	var errs []error
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		got, err := s.Import(ctx, filepath.Join(dir, e.Name()))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", e.Name(), err))
+			continue
+		}
+		out = append(out, got...)
+	}
+	return out, errors.Join(errs...)
 }

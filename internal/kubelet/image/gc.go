@@ -47,8 +47,11 @@ func (s *Store) GC(p GCPolicy) (GCResult, error) {
 	if total == 0 || used*100 < uint64(p.HighPercent)*total {
 		return res, nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lock(true)
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
 	inUse, err := s.snapshotImages()
 	if err != nil {
 		return res, err

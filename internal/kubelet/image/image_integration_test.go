@@ -351,8 +351,8 @@ func TestSnapshots(t *testing.T) {
 	if _, err := os.Stat(s.layerPath(im.Layers[0])); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("layer left after its only image was removed: %v", err)
 	}
-	if len(s.List()) != 0 {
-		t.Errorf("images left: %v", s.List())
+	if l, err := s.List(); err != nil || len(l) != 0 {
+		t.Errorf("images left: %v %v", l, err)
 	}
 }
 
@@ -592,8 +592,8 @@ func TestImportHostileLayerLeavesNothing(t *testing.T) {
 	if !errors.Is(err, ErrUnsafeLayer) {
 		t.Fatalf("import of a hostile image: %v, want ErrUnsafeLayer", err)
 	}
-	if len(s.List()) != 0 {
-		t.Errorf("hostile image recorded: %v", s.List())
+	if l, err := s.List(); err != nil || len(l) != 0 {
+		t.Errorf("hostile image recorded: %v %v", l, err)
 	}
 	tmp, _ := os.ReadDir(filepath.Join(s.cfg.Root, "tmp"))
 	if len(tmp) != 0 {
@@ -635,5 +635,55 @@ func TestPullWithPullSecret(t *testing.T) {
 	secret := []byte(`{"auths":{"` + u.Host + `":{"username":"puller","password":"s3cret"}}}`)
 	if _, err := s.Pull(context.Background(), ref, PullOptions{DockerConfigs: [][]byte{secret}}); err != nil {
 		t.Errorf("pull with the secret: %v", err)
+	}
+}
+
+func TestTwoStoresShareOneRoot(t *testing.T) {
+	// The agent and the `podvisor images` CLI each open the store: each
+	// sees the other's changes, and neither loses the other's writes.
+	a := newStore(t, Config{}, Deps{})
+	b, err := New(Config{Root: a.cfg.Root}, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bb := images.Busybox(t)
+	ctx := context.Background()
+	if _, err := a.Add(ctx, bb, []string{busybox.Ref}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get("busybox"); err != nil {
+		t.Fatalf("second store does not see the first's image: %v", err)
+	}
+	if _, err := b.Add(ctx, images.WithLayer(t, bb, map[string]string{"x": "y"}), []string{"example.com/x:1"}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := a.List()
+	if err != nil || len(l) != 2 {
+		t.Fatalf("first store lists %v %v, want both images", l, err)
+	}
+	if err := a.Remove("example.com/x:1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get("example.com/x:1"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second store still sees a removed image: %v", err)
+	}
+}
+
+func TestImportDir(t *testing.T) {
+	s := newStore(t, Config{}, Deps{})
+	dir := t.TempDir()
+	bb := images.Busybox(t)
+	os.Rename(images.DockerArchive(t, bb, "busybox:latest"), filepath.Join(dir, "busybox.tar"))
+	os.Rename(images.OCIArchive(t, images.WithLayer(t, bb, map[string]string{"a": "b"}), "example.com/a:1"), filepath.Join(dir, "a.tar"))
+	os.WriteFile(filepath.Join(dir, "README"), []byte("not an image"), 0o644)
+	got, err := s.ImportDir(context.Background(), dir)
+	if len(got) != 2 {
+		t.Errorf("imported %d images, want 2", len(got))
+	}
+	if err == nil || !strings.Contains(err.Error(), "README") {
+		t.Errorf("error %v, want one naming README", err)
+	}
+	if got, err := s.ImportDir(context.Background(), filepath.Join(dir, "missing")); err != nil || got != nil {
+		t.Errorf("missing dir: %v %v", got, err)
 	}
 }

@@ -39,10 +39,13 @@ func (s *Store) Prepare(key, ref string) (Snapshot, error) {
 	if err := validKey(key); err != nil {
 		return Snapshot{}, err
 	}
-	s.mu.Lock()
+	unlock, err := s.lock(true)
+	if err != nil {
+		return Snapshot{}, err
+	}
 	im, err := s.resolveLocked(ref)
 	if err != nil {
-		s.mu.Unlock()
+		unlock()
 		return Snapshot{}, err
 	}
 	im.LastUsed = s.now().UTC()
@@ -53,7 +56,7 @@ func (s *Store) Prepare(key, ref string) (Snapshot, error) {
 	dir := filepath.Join(s.cfg.Root, "snapshots", key)
 	merged := filepath.Join(dir, "merged")
 	if b, err := os.ReadFile(filepath.Join(dir, "image")); err == nil {
-		s.mu.Unlock()
+		unlock()
 		if string(b) != id {
 			return Snapshot{}, fmt.Errorf("snapshot %s exists for another image %s", key, b)
 		}
@@ -66,7 +69,7 @@ func (s *Store) Prepare(key, ref string) (Snapshot, error) {
 	}
 	for _, d := range []string{"upper", "work", "merged"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			s.mu.Unlock()
+			unlock()
 			return Snapshot{}, fmt.Errorf("creating snapshot: %w", err)
 		}
 	}
@@ -74,7 +77,7 @@ func (s *Store) Prepare(key, ref string) (Snapshot, error) {
 	if err == nil {
 		err = s.saveLocked()
 	}
-	s.mu.Unlock()
+	unlock()
 	if err != nil {
 		os.RemoveAll(dir)
 		return Snapshot{}, fmt.Errorf("recording snapshot: %w", err)

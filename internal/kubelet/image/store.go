@@ -34,6 +34,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -110,8 +112,91 @@ type Store struct {
 
 	pulls pullGroup
 
-	mu     sync.Mutex
-	images map[string]*Image // +checklocks:mu; by ID
+	// mu serialises this process's access to the index; index.lock (an
+	// flock) serialises writers across processes (the agent and the
+	// `podvisor images` CLI), and every access first reloads images.json
+	// if another process replaced it.
+	mu        sync.Mutex
+	images    map[string]*Image // +checklocks:mu; by ID
+	indexStat indexVersion      // +checklocks:mu
+}
+
+// indexVersion identifies one version of images.json on disk.
+type indexVersion struct {
+	ino   uint64
+	mtime int64
+	size  int64
+}
+
+func statIndex(p string) (indexVersion, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		return indexVersion{}, err
+	}
+	return indexVersion{ino: st.Ino, mtime: st.Mtim.Nano(), size: st.Size}, nil
+}
+
+// reloadLocked rereads images.json if it changed since last read.
+// +checklocks:s.mu
+func (s *Store) reloadLocked() error {
+	p := filepath.Join(s.cfg.Root, "images.json")
+	v, err := statIndex(p)
+	if errors.Is(err, unix.ENOENT) {
+		s.images, s.indexStat = map[string]*Image{}, indexVersion{}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading image index: %w", err)
+	}
+	if v == s.indexStat && s.images != nil {
+		return nil
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return fmt.Errorf("reading image index: %w", err)
+	}
+	var list []*Image
+	if err := json.Unmarshal(b, &list); err != nil {
+		return fmt.Errorf("decoding image index: %w", err)
+	}
+	s.images = map[string]*Image{}
+	for _, im := range list {
+		s.images[im.ID] = im
+	}
+	s.indexStat = v
+	return nil
+}
+
+// lock takes the index for reading (write=false) or changing it; the
+// returned function releases it.
+func (s *Store) lock(write bool) (func(), error) {
+	s.mu.Lock()
+	var f *os.File
+	if write {
+		var err error
+		f, err = os.OpenFile(filepath.Join(s.cfg.Root, "index.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("locking image index: %w", err)
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+			f.Close()
+			s.mu.Unlock()
+			return nil, fmt.Errorf("locking image index: %w", err)
+		}
+	}
+	unlock := func() {
+		if f != nil {
+			unix.Flock(int(f.Fd()), unix.LOCK_UN)
+			f.Close()
+		}
+		s.mu.Unlock()
+	}
+	if err := s.reloadLocked(); err != nil {
+		unlock()
+		return nil, err
+	}
+	return unlock, nil
 }
 
 // New opens (creating) the store at cfg.Root.
@@ -133,7 +218,7 @@ func New(cfg Config, deps Deps) (*Store, error) {
 			os.RemoveAll(filepath.Join(cfg.Root, "tmp", e.Name()))
 		}
 	}
-	s := &Store{cfg: cfg, transport: deps.Transport, log: deps.Logger, now: deps.Now, diskUsage: deps.DiskUsage, images: map[string]*Image{}}
+	s := &Store{cfg: cfg, transport: deps.Transport, log: deps.Logger, now: deps.Now, diskUsage: deps.DiskUsage}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -147,19 +232,10 @@ func New(cfg Config, deps Deps) (*Store, error) {
 		s.diskUsage = statfsUsage
 	}
 	s.pulls.calls = map[string]*pullCall{}
-	b, err := os.ReadFile(filepath.Join(cfg.Root, "images.json"))
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return nil, fmt.Errorf("reading image index: %w", err)
-	default:
-		var list []*Image
-		if err := json.Unmarshal(b, &list); err != nil {
-			return nil, fmt.Errorf("decoding image index: %w", err)
-		}
-		for _, im := range list {
-			s.images[im.ID] = im
-		}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.reloadLocked(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -176,7 +252,16 @@ func (s *Store) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(s.cfg.Root, "images.json"), b)
+	p := filepath.Join(s.cfg.Root, "images.json")
+	if err := writeFileAtomic(p, b); err != nil {
+		return err
+	}
+	v, err := statIndex(p)
+	if err != nil {
+		return err
+	}
+	s.indexStat = v
+	return nil
 }
 
 func writeFileAtomic(p string, b []byte) error {
@@ -228,9 +313,12 @@ func canonical(r name.Reference) string {
 }
 
 // List returns every image, sorted by first tag then ID.
-func (s *Store) List() []Image {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *Store) List() ([]Image, error) {
+	unlock, err := s.lock(false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	out := make([]Image, 0, len(s.images))
 	for _, im := range s.images {
 		out = append(out, copyImage(im))
@@ -242,7 +330,7 @@ func (s *Store) List() []Image {
 		}
 		return out[i].ID < out[j].ID
 	})
-	return out
+	return out, nil
 }
 
 func first(s []string) string {
@@ -264,8 +352,11 @@ func copyImage(im *Image) Image {
 // ("sha256:<hex>") or a unique prefix of its hex — to a stored image.
 // Errors wrap ErrNotFound.
 func (s *Store) Get(ref string) (Image, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lock(false)
+	if err != nil {
+		return Image{}, err
+	}
+	defer unlock()
 	im, err := s.resolveLocked(ref)
 	if err != nil {
 		return Image{}, err
@@ -359,8 +450,11 @@ func (s *Store) layerPath(diffID string) string {
 // other image uses. Errors wrap ErrNotFound, or ErrInUse when a snapshot
 // (a container) uses it.
 func (s *Store) Remove(ref string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lock(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	im, err := s.resolveLocked(ref)
 	if err != nil {
 		return err
