@@ -117,6 +117,7 @@ func RunShim(args []string, diag io.Writer) int {
 		}
 	}
 	if o.runtime == "" || o.id == "" || o.dir == "" || o.logPath == "" {
+		fmt.Fprintln(diag, "shim needs --runtime, --id, --dir and --log-path; it is started by the agent")
 		report("error shim needs --runtime, --id, --dir and --log-path")
 		return 2
 	}
