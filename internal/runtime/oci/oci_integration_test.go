@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/podvisor/podvisor/internal/kubelet/image"
 	"github.com/podvisor/podvisor/internal/kubelet/image/busybox"
+	"github.com/podvisor/podvisor/internal/kubelet/podnet"
 	"github.com/podvisor/podvisor/internal/kubelet/podsandbox"
 	"github.com/podvisor/podvisor/internal/runtime/oci"
 	"github.com/podvisor/podvisor/internal/testutil/images"
@@ -542,5 +545,88 @@ func TestCreateErrors(t *testing.T) {
 	list, _ := e.rt.List(context.Background())
 	if len(list) != 0 {
 		t.Errorf("failed creates left containers behind: %+v", list)
+	}
+}
+
+// netPod is a pod sandbox wired to a test bridge, with its hosts and
+// resolv.conf files.
+func (e *env) netPod(n *podnet.Network, ports []podnet.PortMapping) (oci.PodSandbox, podnet.Result, func(*oci.ContainerConfig)) {
+	e.t.Helper()
+	sb := e.pod()
+	res, err := n.Setup(sb.ID, sb.NetNSPath, ports)
+	if err != nil {
+		e.t.Fatalf("pod network: %v", err)
+	}
+	e.t.Cleanup(func() {
+		if err := n.Teardown(sb.ID, sb.NetNSPath); err != nil {
+			e.t.Errorf("network teardown: %v", err)
+		}
+	})
+	dir := e.t.TempDir()
+	hosts, resolv := filepath.Join(dir, "hosts"), filepath.Join(dir, "resolv.conf")
+	os.WriteFile(hosts, podnet.HostsFile(podnet.HostsConfig{PodIP: res.IP.String(), Hostname: sb.Hostname}), 0o644)
+	os.WriteFile(resolv, podnet.ResolvConf(podnet.ClusterDNS(netip.MustParseAddr("10.96.0.10"), "default", "cluster.local")), 0o644)
+	return sb, res, func(c *oci.ContainerConfig) { c.EtcHosts, c.ResolvConf = hosts, resolv }
+}
+
+func TestPodsOnBridge(t *testing.T) {
+	e := newEnv(t)
+	b := make([]byte, 3)
+	rand.Read(b)
+	n, err := podnet.New(podnet.Config{
+		BridgeName: "pvo" + hex.EncodeToString(b), PodCIDR: netip.MustParsePrefix(fmt.Sprintf("10.214.%d.0/24", b[0])),
+		StateDir: t.TempDir(), VethPrefix: "pvo",
+	}, podnet.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Init(); err != nil {
+		t.Fatalf("network init: %v", err)
+	}
+	t.Cleanup(func() { n.Close() })
+	hostPort := 21000 + int(b[1])<<2 | int(b[2]&3)
+	sbA, resA, filesA := e.netPod(n, []podnet.PortMapping{{HostPort: uint16(hostPort), ContainerPort: 80}})
+	sbB, resB, filesB := e.netPod(n, nil)
+	e.run(sbA, "web", filesA, "sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www")
+	client := e.run(sbB, "client", filesB, "sh", "-c",
+		"cat /etc/hosts /etc/resolv.conf; for i in $(seq 1 100); do wget -q -O - http://"+resA.IP.String()+"/ && exit 0; sleep 0.1; done; exit 1")
+	st := e.waitState(client, oci.StateExited)
+	logs := e.logs(client)
+	if st.ExitCode != 0 || !strings.Contains(logs, sbA.Hostname) {
+		t.Errorf("pod B fetching pod A by IP: exit %d, log %q", st.ExitCode, logs)
+	}
+	for _, want := range []string{resB.IP.String() + "\t" + sbB.Hostname, "nameserver 10.96.0.10", "search default.svc.cluster.local"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("client log lacks %q: %q", want, logs)
+		}
+	}
+	// The host reaches the pod by IP, and through the hostPort.
+	for _, url := range []string{"http://" + resA.IP.String() + "/", fmt.Sprintf("http://%s:%d/", resA.Gateway, hostPort)} {
+		var body []byte
+		for i := 0; i < 100; i++ {
+			resp, err := http.Get(url)
+			if err == nil {
+				body, _ = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if strings.TrimSpace(string(body)) != sbA.Hostname {
+			t.Errorf("host GET %s: %q, want %q", url, body, sbA.Hostname)
+		}
+	}
+}
+
+func TestLogsFollowEndsWithContainer(t *testing.T) {
+	e := newEnv(t)
+	sb := e.pod()
+	id := e.run(sb, "counter", nil, "sh", "-c", "for i in 1 2 3 4 5; do echo n$i; sleep 0.2; done")
+	var out bytes.Buffer
+	if err := e.rt.Logs(context.Background(), id, oci.LogOptions{Tail: -1, Follow: true}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "n1\nn2\nn3\nn4\nn5\n" {
+		t.Errorf("followed %q", out.String())
 	}
 }

@@ -426,6 +426,14 @@ func (r *Runtime) Status(ctx context.Context, id string) (ContainerStatus, error
 		r.fillExit(&st, m, e)
 		return st, nil
 	}
+	// Fast path, no fork: started, no exit recorded, and both the shim
+	// and the init alive means running. Anything else asks the runtime.
+	if !m.StartedAt.IsZero() && alive(m.ShimPid) {
+		if pid := readPid(filepath.Join(r.dir(id), "init.pid")); alive(pid) {
+			st.State, st.Pid = StateRunning, pid
+			return st, nil
+		}
+	}
 	h, err := r.handler(m.Handler)
 	if err != nil {
 		return st, err
@@ -464,6 +472,29 @@ func (r *Runtime) Status(ctx context.Context, id string) (ContainerStatus, error
 		st.Message = "the container stopped but its shim recorded no exit status"
 	}
 	return st, nil
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	if pid <= 0 || unix.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// "pid (comm) S ...": the state follows the last ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
+}
+
+func readPid(p string) int {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
 }
 
 func (r *Runtime) fillExit(st *ContainerStatus, m *containerMeta, e *ExitRecord) {
