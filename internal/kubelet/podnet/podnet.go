@@ -137,11 +137,9 @@ func (n *Network) IPAM() *IPAM { return n.ipam }
 func (n *Network) Init() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	br, err := n.ensureBridge()
-	if err != nil {
+	if _, err := n.ensureBridge(); err != nil {
 		return err
 	}
-	_ = br
 	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
 		return fmt.Errorf("enabling ip forwarding: %w", err)
 	}

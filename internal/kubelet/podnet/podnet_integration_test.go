@@ -308,3 +308,43 @@ func TestIPAMSurvivesRestart(t *testing.T) {
 		t.Errorf("restarted allocator reused %s", res.IP)
 	}
 }
+
+func TestSetupErrorsLeaveNothing(t *testing.T) {
+	tn := newTestNet(t)
+	tests := []struct {
+		name  string
+		netns string
+		ports []podnet.PortMapping
+	}{
+		{"missing netns", "/nonexistent/netns", nil},
+		{"bad protocol", "", []podnet.PortMapping{{Protocol: "SCTP-ish", HostPort: 1, ContainerPort: 1}}},
+		{"zero port", "", []podnet.PortMapping{{HostPort: 0, ContainerPort: 80}}},
+		{"bad host ip", "", []podnet.PortMapping{{HostPort: 8080, ContainerPort: 80, HostIP: "not-an-ip"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			id := randHex(8)
+			path := tc.netns
+			if path == "" {
+				sb, err := tn.sbm.Create(id, podsandbox.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer tn.sbm.Remove(id)
+				path = sb.NetNS
+			}
+			if _, err := tn.net.Setup(id, path, tc.ports); err == nil {
+				t.Fatalf("setup succeeded")
+			}
+			alloc, _ := tn.net.IPAM().Allocated()
+			for a, owner := range alloc {
+				if owner == id {
+					t.Errorf("failed setup kept address %s", a)
+				}
+			}
+			if _, err := netlink.LinkByName(tn.net.VethName(id)); err == nil {
+				t.Errorf("failed setup left its veth")
+			}
+		})
+	}
+}

@@ -72,7 +72,7 @@ type shimOptions struct {
 	runtimeArgs                     string
 }
 
-// ShimArgs returns the arguments after the shim sub-command for one
+// shimArgs returns the arguments after the shim sub-command for one
 // container; RunShim parses them.
 func shimArgs(h Handler, id, dir string, lc LogConfig, stdin bool) []string {
 	a := []string{
