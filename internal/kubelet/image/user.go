@@ -65,6 +65,9 @@ func ResolveUser(rootfs, spec string) (User, error) {
 					break
 				}
 			}
+			if !found && userPart == "root" {
+				name, found = "root", true // uid 0 needs no entry
+			}
 			if !found {
 				return u, fmt.Errorf("user %q not found in the image's /etc/passwd", userPart)
 			}
