@@ -24,6 +24,22 @@ import (
 // already unpacked, then records it under refs (canonical references; a
 // tag moves from any image that had it).
 func (s *Store) Add(ctx context.Context, img v1.Image, refs []string) (Image, error) {
+	// A concurrent Remove may delete a shared layer between our finding
+	// it unpacked and recording the image; then unpack again.
+	for range 3 {
+		im, err := s.add(ctx, img, refs)
+		if !errors.Is(err, errLayerVanished) {
+			return im, err
+		}
+	}
+	return Image{}, errors.New("storing image: its layers keep being removed concurrently")
+}
+
+// errLayerVanished is returned by add when a layer it relied on was
+// removed before the image was recorded.
+var errLayerVanished = errors.New("layer removed concurrently")
+
+func (s *Store) add(ctx context.Context, img v1.Image, refs []string) (Image, error) {
 	cfgName, err := img.ConfigName()
 	if err != nil {
 		return Image{}, fmt.Errorf("reading image config digest: %w", err)
@@ -79,6 +95,11 @@ func (s *Store) Add(ctx context.Context, img v1.Image, refs []string) (Image, er
 		return Image{}, err
 	}
 	defer unlock()
+	for _, l := range diffIDs {
+		if _, err := os.Stat(s.layerPath(l)); err != nil {
+			return Image{}, errLayerVanished
+		}
+	}
 	id := cfgName.String()
 	im, ok := s.images[id]
 	if !ok {

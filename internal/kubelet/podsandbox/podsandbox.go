@@ -121,6 +121,12 @@ func (m *Manager) Create(id string, o Options) (*Sandbox, error) {
 		return sb, nil
 	}
 	dir := filepath.Join(m.cfg.Dir, id)
+	// A sandbox half made by a crashed agent: start over.
+	if _, err := os.Stat(dir); err == nil {
+		if err := m.Remove(id); err != nil {
+			return nil, fmt.Errorf("clearing half-made sandbox %s: %w", id, err)
+		}
+	}
 	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return nil, fmt.Errorf("creating sandbox dir: %w", err)
 	}

@@ -130,3 +130,25 @@ func hostnameIn(t *testing.T, path string) string {
 	}()
 	return <-out
 }
+
+func TestCreateOverHalfMadeSandbox(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatalf("integration tests need root")
+	}
+	dir := t.TempDir()
+	m, err := New(Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a crash between creating the pin file and mounting leaves.
+	os.MkdirAll(filepath.Join(dir, "half"), 0o711)
+	os.WriteFile(filepath.Join(dir, "half", "net"), nil, 0o444)
+	sb, err := m.Create("half", Options{})
+	if err != nil {
+		t.Fatalf("create over a half-made sandbox: %v", err)
+	}
+	defer m.Remove("half")
+	if !isNSFS(sb.NetNS) {
+		t.Errorf("netns not pinned")
+	}
+}
