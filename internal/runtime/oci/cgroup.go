@@ -72,9 +72,15 @@ func readKeyed(path string) (map[string]uint64, error) {
 
 // cgroupStats reads the stats of the cgroup at rel (a cgroupsPath).
 func cgroupStats(rel string, now time.Time) (Stats, error) {
+	return cgroupStatsAt(cgroupRoot, CgroupV2(), rel, now)
+}
+
+// cgroupStatsAt reads stats under a cgroup mount root (tests use a fake
+// one).
+func cgroupStatsAt(root string, v2 bool, rel string, now time.Time) (Stats, error) {
 	st := Stats{Timestamp: now}
-	if CgroupV2() {
-		dir := filepath.Join(cgroupRoot, rel)
+	if v2 {
+		dir := filepath.Join(root, rel)
 		cpu, err := readKeyed(filepath.Join(dir, "cpu.stat"))
 		if err != nil {
 			return st, fmt.Errorf("reading cgroup cpu: %w", err)
@@ -90,10 +96,10 @@ func cgroupStats(rel string, now time.Time) (Stats, error) {
 		return st, nil
 	}
 	var err error
-	if st.CPUUsageNanos, err = readUint(filepath.Join(cgroupRoot, "cpuacct", rel, "cpuacct.usage")); err != nil {
+	if st.CPUUsageNanos, err = readUint(filepath.Join(root, "cpuacct", rel, "cpuacct.usage")); err != nil {
 		return st, fmt.Errorf("reading cgroup cpu: %w", err)
 	}
-	mem := filepath.Join(cgroupRoot, "memory", rel)
+	mem := filepath.Join(root, "memory", rel)
 	if st.MemoryUsageBytes, err = readUint(filepath.Join(mem, "memory.usage_in_bytes")); err != nil {
 		return st, fmt.Errorf("reading cgroup memory: %w", err)
 	}
@@ -102,7 +108,7 @@ func cgroupStats(rel string, now time.Time) (Stats, error) {
 	if l, err := readUint(filepath.Join(mem, "memory.limit_in_bytes")); err == nil && l < 1<<62 {
 		st.MemoryLimitBytes = l
 	}
-	st.Pids, _ = readUint(filepath.Join(cgroupRoot, "pids", rel, "pids.current"))
+	st.Pids, _ = readUint(filepath.Join(root, "pids", rel, "pids.current"))
 	return st, nil
 }
 
@@ -116,11 +122,15 @@ func workingSet(usage, inactive uint64) uint64 {
 // oomKillCount returns how many tasks of the cgroup the OOM killer killed:
 // memory.events on v2, memory.oom_control on v1 (Linux 4.13+).
 func oomKillCount(rel string) (uint64, error) {
+	return oomKillCountAt(cgroupRoot, CgroupV2(), rel)
+}
+
+func oomKillCountAt(root string, v2 bool, rel string) (uint64, error) {
 	var p string
-	if CgroupV2() {
-		p = filepath.Join(cgroupRoot, rel, "memory.events")
+	if v2 {
+		p = filepath.Join(root, rel, "memory.events")
 	} else {
-		p = filepath.Join(cgroupRoot, "memory", rel, "memory.oom_control")
+		p = filepath.Join(root, "memory", rel, "memory.oom_control")
 	}
 	m, err := readKeyed(p)
 	if err != nil {
