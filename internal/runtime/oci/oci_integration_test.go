@@ -630,3 +630,38 @@ func TestLogsFollowEndsWithContainer(t *testing.T) {
 		t.Errorf("followed %q", out.String())
 	}
 }
+
+func TestRemoveCreatedAndRunning(t *testing.T) {
+	e := newEnv(t)
+	sb := e.pod()
+	ctx := context.Background()
+	created := e.create(sb, "never-started", nil, "sleep", "1000")
+	if st, err := e.rt.Status(ctx, created); err != nil || st.State != oci.StateCreated || st.Pid == 0 {
+		t.Fatalf("status of a created container: %+v %v", st, err)
+	}
+	running := e.run(sb, "running", nil, "sleep", "1000")
+	e.waitState(running, oci.StateRunning)
+	for _, id := range []string{created, running} {
+		if err := e.rt.Remove(ctx, id); err != nil {
+			t.Fatalf("remove %s: %v", id, err)
+		}
+		if _, err := e.rt.Status(ctx, id); !errors.Is(err, oci.ErrNotFound) {
+			t.Errorf("status after remove: %v, want ErrNotFound", err)
+		}
+		if _, err := os.Stat(filepath.Join(e.cfg.StateDir, "containers", id)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("state dir left: %v", err)
+		}
+	}
+	// Unknown and malformed ids.
+	for _, id := range []string{"0123456789abcdef01234567", "../../etc", ""} {
+		if _, err := e.rt.Status(ctx, id); !errors.Is(err, oci.ErrNotFound) {
+			t.Errorf("status %q: %v, want ErrNotFound", id, err)
+		}
+		if err := e.rt.Remove(ctx, id); err != nil {
+			t.Errorf("remove %q: %v", id, err)
+		}
+		if _, err := e.rt.Exec(ctx, id, oci.ExecConfig{Args: []string{"true"}}); !errors.Is(err, oci.ErrNotFound) {
+			t.Errorf("exec %q: %v, want ErrNotFound", id, err)
+		}
+	}
+}
