@@ -258,6 +258,11 @@ func openPTY() (master, slave *os.File, err error) {
 // (produced from now on) to stdout/stderr, and stdin (if the container was
 // created with Stdin) from stdin, until the container exits or ctx ends.
 func (r *Runtime) Attach(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return r.AttachTTY(ctx, id, stdin, stdout, stderr, nil)
+}
+
+// AttachTTY is Attach with terminal size changes (containers with TTY).
+func (r *Runtime) AttachTTY(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, resize <-chan TermSize) error {
 	if _, err := r.meta(id); err != nil {
 		return err
 	}
@@ -269,18 +274,56 @@ func (r *Runtime) Attach(ctx context.Context, id string, stdin io.Reader, stdout
 	defer c.Close()
 	stopCtx := context.AfterFunc(ctx, func() { c.Close() })
 	defer stopCtx()
+	var wmu sync.Mutex // frames from the stdin and resize goroutines must not interleave
+	send := func(stream byte, p []byte) error {
+		wmu.Lock()
+		defer wmu.Unlock()
+		return writeFrame(c, stream, p)
+	}
+	sendSize := func(sz TermSize) error {
+		p := make([]byte, 4)
+		binary.BigEndian.PutUint16(p, sz.Width)
+		binary.BigEndian.PutUint16(p[2:], sz.Height)
+		return send(StreamResize, p)
+	}
+	if resize != nil {
+		// A size already waiting goes first, before any input.
+		select {
+		case sz, ok := <-resize:
+			if ok {
+				sendSize(sz)
+			}
+		default:
+		}
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			for {
+				select {
+				case <-done:
+					return
+				case sz, ok := <-resize:
+					if !ok || sendSize(sz) != nil {
+						return
+					}
+				}
+			}
+		}()
+	}
 	if stdin != nil {
+		// Not waited for: a blocked read on the caller's stdin ends when
+		// the caller closes it; sends fail once the connection is closed.
 		go func() {
 			buf := make([]byte, 32<<10)
 			for {
 				n, err := stdin.Read(buf)
 				if n > 0 {
-					if werr := writeFrame(c, StreamStdin, buf[:n]); werr != nil {
+					if werr := send(StreamStdin, buf[:n]); werr != nil {
 						return
 					}
 				}
 				if err != nil {
-					writeFrame(c, StreamCloseStdin, nil)
+					send(StreamCloseStdin, nil)
 					return
 				}
 			}

@@ -665,3 +665,29 @@ func TestRemoveCreatedAndRunning(t *testing.T) {
 		}
 	}
 }
+
+func TestTTYContainer(t *testing.T) {
+	e := newEnv(t)
+	sb := e.pod()
+	id := e.run(sb, "tty", func(c *oci.ContainerConfig) { c.TTY = true }, "sh", "-c", "tty; read x; stty size; echo got:$x")
+	e.waitState(id, oci.StateRunning)
+	pr, pw := io.Pipe()
+	var out syncBuffer
+	resize := make(chan oci.TermSize, 1)
+	resize <- oci.TermSize{Width: 100, Height: 30}
+	done := make(chan error, 1)
+	go func() { done <- e.rt.AttachTTY(context.Background(), id, pr, &out, &out, resize) }()
+	pw.Write([]byte("hello\n"))
+	if err := <-done; err != nil {
+		t.Fatalf("attach: %v", err)
+	}
+	pw.Close()
+	st := e.waitState(id, oci.StateExited)
+	if st.ExitCode != 0 || !strings.Contains(out.String(), "30 100") || !strings.Contains(out.String(), "got:hello") {
+		t.Errorf("exit %d, attached output %q: want the size 30 100 and got:hello", st.ExitCode, out.String())
+	}
+	// The terminal's output is logged as stdout.
+	if logs := e.logs(id); !strings.Contains(logs, "/dev/pts/0") || !strings.Contains(logs, "got:hello") {
+		t.Errorf("log %q lacks the terminal's output", logs)
+	}
+}

@@ -277,7 +277,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb PodSandbox, cfg Contai
 	if err := writeJSONAtomic(filepath.Join(dir, "meta.json"), m); err != nil {
 		return "", fmt.Errorf("writing container meta: %w", err)
 	}
-	pid, err := r.startShim(ctx, h, id, dir, lc, cfg.Stdin)
+	pid, err := r.startShim(ctx, h, id, dir, lc, cfg.Stdin, cfg.TTY)
 	if err != nil {
 		// The runtime may have half-created it.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -296,7 +296,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb PodSandbox, cfg Contai
 
 // startShim starts the shim and waits for its report; it returns the
 // shim's pid.
-func (r *Runtime) startShim(ctx context.Context, h Handler, id, dir string, lc LogConfig, stdin bool) (int, error) {
+func (r *Runtime) startShim(ctx context.Context, h Handler, id, dir string, lc LogConfig, stdin, tty bool) (int, error) {
 	syncR, syncW, err := os.Pipe()
 	if err != nil {
 		return 0, fmt.Errorf("sync pipe: %w", err)
@@ -308,7 +308,7 @@ func (r *Runtime) startShim(ctx context.Context, h Handler, id, dir string, lc L
 		return 0, fmt.Errorf("opening shim log: %w", err)
 	}
 	defer diag.Close()
-	args := append(append([]string(nil), r.cfg.ShimArgs...), shimArgs(h, id, dir, lc, stdin)...)
+	args := append(append([]string(nil), r.cfg.ShimArgs...), shimArgs(h, id, dir, lc, stdin, tty)...)
 	cmd := exec.Command(r.cfg.ShimPath, args...)
 	cmd.Stdout, cmd.Stderr = diag, diag
 	cmd.ExtraFiles = []*os.File{syncW}

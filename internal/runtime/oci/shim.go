@@ -38,11 +38,16 @@ import (
 // `runtime start`, `kill`, `delete` and `exec` are run by the agent: they
 // do not need the container's stdio.
 //
+// With TTY the shim runs `runtime create --console-socket`, receives the
+// container's pty master, and logs what the terminal prints as stdout.
+//
 // Attach protocol on attach.sock (stream socket): frames of a 1-byte stream
-// (0 stdin, 1 stdout, 2 stderr, 3 close stdin), a 4-byte big-endian length
-// and the payload. The shim sends stdout/stderr frames of output produced
-// after the client connected; a client sends stdin frames (only when the
-// container was created with Stdin) and a close-stdin frame.
+// (0 stdin, 1 stdout, 2 stderr, 3 close stdin, 4 resize), a 4-byte
+// big-endian length and the payload. The shim sends stdout/stderr frames
+// of output produced after the client connected; a client sends stdin
+// frames (only when the container was created with Stdin or TTY), a
+// close-stdin frame, and resize frames (TTY only: width and height as
+// big-endian uint16s).
 
 // Stream numbers of the attach protocol.
 const (
@@ -50,6 +55,7 @@ const (
 	StreamStdout     = 1
 	StreamStderr     = 2
 	StreamCloseStdin = 3
+	StreamResize     = 4
 )
 
 // ExitRecord is what the shim writes to exit.json.
@@ -68,13 +74,13 @@ type shimOptions struct {
 	runtime, root, id, dir, logPath string
 	logMaxSize                      int64
 	logMaxFiles                     int
-	stdin                           bool
+	stdin, tty                      bool
 	runtimeArgs                     string
 }
 
 // shimArgs returns the arguments after the shim sub-command for one
 // container; RunShim parses them.
-func shimArgs(h Handler, id, dir string, lc LogConfig, stdin bool) []string {
+func shimArgs(h Handler, id, dir string, lc LogConfig, stdin, tty bool) []string {
 	a := []string{
 		"--runtime", h.Binary, "--root", h.Root, "--id", id, "--dir", dir,
 		"--log-path", lc.Path, "--log-max-size", strconv.FormatInt(lc.MaxSize, 10),
@@ -85,6 +91,9 @@ func shimArgs(h Handler, id, dir string, lc LogConfig, stdin bool) []string {
 	}
 	if stdin {
 		a = append(a, "--stdin")
+	}
+	if tty {
+		a = append(a, "--tty")
 	}
 	return a
 }
@@ -104,6 +113,7 @@ func RunShim(args []string, diag io.Writer) int {
 	fs.Int64Var(&o.logMaxSize, "log-max-size", 0, "rotate the log past this size")
 	fs.IntVar(&o.logMaxFiles, "log-max-files", 0, "log files kept")
 	fs.BoolVar(&o.stdin, "stdin", false, "keep a stdin pipe for attach")
+	fs.BoolVar(&o.tty, "tty", false, "the container has a terminal (config.json process.terminal)")
 	fs.StringVar(&o.runtimeArgs, "runtime-args", "", "runtime global args, \\x1f-separated")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -143,7 +153,8 @@ type shim struct {
 	log  *LogWriter
 
 	copiers sync.WaitGroup
-	stdinW  *os.File
+	stdinW  *os.File // stdin pipe, or the pty master with a TTY
+	console *os.File // the pty master with a TTY
 
 	mu      sync.Mutex
 	clients map[net.Conn]bool // +checklocks:mu
@@ -161,6 +172,9 @@ func (s *shim) create() (int, error) {
 		return 0, err
 	}
 	s.log = lw
+	if s.o.tty {
+		return s.createTTY()
+	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return 0, fmt.Errorf("stdout pipe: %w", err)
@@ -182,14 +196,8 @@ func (s *shim) create() (int, error) {
 			return 0, err
 		}
 	}
-	h := Handler{Binary: s.o.runtime, Root: s.o.root}
-	if s.o.runtimeArgs != "" {
-		h.ExtraArgs = strings.Split(s.o.runtimeArgs, "\x1f")
-	}
 	pidFile := filepath.Join(s.o.dir, "init.pid")
-	args := h.args("--log", filepath.Join(s.o.dir, "runtime.log"), "--log-format", "json",
-		"create", "--bundle", filepath.Join(s.o.dir, "bundle"), "--pid-file", pidFile, s.o.id)
-	cmd := exec.Command(s.o.runtime, args...)
+	cmd := exec.Command(s.o.runtime, s.createArgs()...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, outW, errW
 	// The runtime's own error messages go to stderr, which is the
 	// container's stderr pipe; they are read back from runtime.log.
@@ -214,6 +222,88 @@ func (s *shim) create() (int, error) {
 	}
 	s.listen()
 	return pid, nil
+}
+
+func (s *shim) handler() Handler {
+	h := Handler{Binary: s.o.runtime, Root: s.o.root}
+	if s.o.runtimeArgs != "" {
+		h.ExtraArgs = strings.Split(s.o.runtimeArgs, "\x1f")
+	}
+	return h
+}
+
+func (s *shim) createArgs(extra ...string) []string {
+	sub := append([]string{"--log", filepath.Join(s.o.dir, "runtime.log"), "--log-format", "json",
+		"create", "--bundle", filepath.Join(s.o.dir, "bundle"), "--pid-file", filepath.Join(s.o.dir, "init.pid")}, extra...)
+	return s.handler().args(append(sub, s.o.id)...)
+}
+
+// createTTY runs `runtime create` with a console socket and takes the
+// container's pty master from it.
+func (s *shim) createTTY() (int, error) {
+	sock := filepath.Join(s.o.dir, "console.sock")
+	os.Remove(sock)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		return 0, fmt.Errorf("console socket: %w", err)
+	}
+	defer os.Remove(sock)
+	defer ln.Close()
+	cmd := exec.Command(s.o.runtime, s.createArgs("--console-socket", sock)...)
+	got := make(chan *os.File, 1)
+	go func() {
+		f, err := recvFd(ln)
+		if err != nil {
+			fmt.Fprintf(s.diag, "console: %v\n", err)
+		}
+		got <- f
+	}()
+	runErr := cmd.Run()
+	ln.Close() // unblocks the accept if the runtime never connected
+	master := <-got
+	if runErr != nil {
+		if master != nil {
+			master.Close()
+		}
+		return 0, fmt.Errorf("%s create: %v: %s", s.o.runtime, runErr, lastRuntimeError(filepath.Join(s.o.dir, "runtime.log")))
+	}
+	if master == nil {
+		return 0, errors.New("the runtime sent no console")
+	}
+	s.console, s.stdinW = master, master
+	s.copiers.Add(1)
+	go s.copy("stdout", master)
+	pid := readPid(filepath.Join(s.o.dir, "init.pid"))
+	if pid == 0 {
+		return 0, errors.New("reading init pid")
+	}
+	s.listen()
+	return pid, nil
+}
+
+// recvFd accepts one connection and receives one file descriptor on it
+// (the runtime's console socket protocol).
+func recvFd(ln *net.UnixListener) (*os.File, error) {
+	c, err := ln.AcceptUnix()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return nil, fmt.Errorf("receiving console: %w", err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) == 0 {
+		return nil, errors.New("receiving console: no control message")
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) == 0 {
+		return nil, errors.New("receiving console: no descriptor")
+	}
+	return os.NewFile(uintptr(fds[0]), "console"), nil
 }
 
 // lastRuntimeError returns the last error message in a runc-style JSON
@@ -324,9 +414,13 @@ func (s *shim) serveClient(c net.Conn) {
 				w.Write(buf)
 			}
 		case StreamCloseStdin:
-			if w != nil {
+			if w != nil && s.console == nil {
 				w.Close()
 				s.stdinW = nil
+			}
+		case StreamResize:
+			if s.console != nil && len(buf) == 4 {
+				setSize(s.console, TermSize{Width: binary.BigEndian.Uint16(buf), Height: binary.BigEndian.Uint16(buf[2:])})
 			}
 		}
 		s.mu.Unlock()

@@ -59,6 +59,9 @@ type ContainerConfig struct {
 	// Stdin keeps a pipe to the process's stdin open in the shim
 	// (kubectl attach -i); without it stdin is /dev/null.
 	Stdin bool
+	// TTY gives the process a terminal (the pod's tty: true); its output
+	// is logged as stdout and attach writes to it.
+	TTY bool
 	// Security is the securityContext.
 	Security Security
 	// Mounts are volume binds, in order.
@@ -320,6 +323,7 @@ func BuildSpec(id string, sb PodSandbox, cfg ContainerConfig, termLog string) (*
 			Bounding: caps,
 		},
 		NoNewPrivileges: cfg.Security.NoNewPrivileges && !cfg.Security.Privileged,
+		Terminal:        cfg.TTY,
 		OOMScoreAdj:     cfg.OOMScoreAdj,
 	}
 	// A non-root process starts with empty effective and permitted sets
