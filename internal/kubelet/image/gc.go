@@ -62,7 +62,7 @@ func (s *Store) GC(p GCPolicy) (GCResult, error) {
 			cands = append(cands, im)
 		}
 	}
-	sort.Slice(cands, func(i, j int) bool { return cands[i].LastUsed.Before(cands[j].LastUsed) })
+	sort.Slice(cands, func(i, j int) bool { return s.lastUsedLocked(cands[i]).Before(s.lastUsedLocked(cands[j])) })
 	for _, im := range cands {
 		if used*100 < uint64(p.LowPercent)*total {
 			break

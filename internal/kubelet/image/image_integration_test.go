@@ -417,6 +417,13 @@ func TestGC(t *testing.T) {
 	if _, err := s.Prepare("user", "example.com/gc:old"); err != nil {
 		t.Fatal(err)
 	}
+	// "mid" was used after the others were added: it goes last.
+	if _, err := s.Prepare("brief", "example.com/gc:mid"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveSnapshot("brief"); err != nil {
+		t.Fatal(err)
+	}
 	// Five layers (busybox's, shared, and one per image): 100%, above 85.
 	// GC removes unused images, least recently used first, until below
 	// 75: "old" is in use, so mid, new and newest go (700 is not below
@@ -425,7 +432,7 @@ func TestGC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{ids[1], ids[2], ids[3]}, res.Removed); diff != "" {
+	if diff := cmp.Diff([]string{ids[2], ids[3], ids[1]}, res.Removed); diff != "" {
 		t.Errorf("removed (-want +got):\n%s", diff)
 	}
 	if res.UsedBefore != 1000 || res.UsedAfter != 700 {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -48,7 +49,6 @@ func (s *Store) Prepare(key, ref string) (Snapshot, error) {
 		unlock()
 		return Snapshot{}, err
 	}
-	im.LastUsed = s.now().UTC()
 	layers := append([]string(nil), im.Layers...)
 	id := im.ID
 	// Record the snapshot while holding the lock so that GC and Remove
@@ -56,6 +56,7 @@ func (s *Store) Prepare(key, ref string) (Snapshot, error) {
 	dir := filepath.Join(s.cfg.Root, "snapshots", key)
 	merged := filepath.Join(dir, "merged")
 	if b, err := os.ReadFile(filepath.Join(dir, "image")); err == nil {
+		s.touchUsedLocked(id)
 		unlock()
 		if string(b) != id {
 			return Snapshot{}, fmt.Errorf("snapshot %s exists for another image %s", key, b)
@@ -75,7 +76,7 @@ func (s *Store) Prepare(key, ref string) (Snapshot, error) {
 	}
 	err = os.WriteFile(filepath.Join(dir, "image"), []byte(id), 0o600)
 	if err == nil {
-		err = s.saveLocked()
+		s.touchUsedLocked(id)
 	}
 	unlock()
 	if err != nil {
@@ -167,4 +168,31 @@ func (s *Store) snapshotImages() (map[string]bool, error) {
 		m[sn.ImageID] = true
 	}
 	return m, nil
+}
+
+// touchUsedLocked records that image id was just used, as the mtime of
+// used/<hex>: cheaper than rewriting (and fsyncing) the index on every
+// container start, and lost only in a crash, where it costs no more than
+// a less exact GC order.
+// +checklocks:s.mu
+func (s *Store) touchUsedLocked(id string) {
+	p := filepath.Join(s.cfg.Root, "used", strings.TrimPrefix(id, "sha256:"))
+	now := s.now()
+	if err := os.Chtimes(p, now, now); err != nil {
+		if f, err := os.Create(p); err == nil {
+			f.Close()
+			os.Chtimes(p, now, now)
+		}
+	}
+}
+
+// lastUsedLocked is when image im was last used: its recorded time or its
+// used/ file's, whichever is later.
+// +checklocks:s.mu
+func (s *Store) lastUsedLocked(im *Image) time.Time {
+	t := im.LastUsed
+	if fi, err := os.Stat(filepath.Join(s.cfg.Root, "used", strings.TrimPrefix(im.ID, "sha256:"))); err == nil && fi.ModTime().After(t) {
+		t = fi.ModTime().UTC()
+	}
+	return t
 }

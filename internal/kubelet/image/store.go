@@ -207,7 +207,7 @@ func New(cfg Config, deps Deps) (*Store, error) {
 	if cfg.Platform.OS == "" {
 		cfg.Platform = v1.Platform{OS: "linux", Architecture: "amd64"}
 	}
-	for _, d := range []string{"blobs/sha256", "layers/sha256", "snapshots", "tmp"} {
+	for _, d := range []string{"blobs/sha256", "layers/sha256", "snapshots", "tmp", "used"} {
 		if err := os.MkdirAll(filepath.Join(cfg.Root, d), 0o700); err != nil {
 			return nil, fmt.Errorf("creating image store: %w", err)
 		}
@@ -321,7 +321,9 @@ func (s *Store) List() ([]Image, error) {
 	defer unlock()
 	out := make([]Image, 0, len(s.images))
 	for _, im := range s.images {
-		out = append(out, copyImage(im))
+		c := copyImage(im)
+		c.LastUsed = s.lastUsedLocked(im)
+		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := first(out[i].RepoTags), first(out[j].RepoTags)
@@ -361,7 +363,9 @@ func (s *Store) Get(ref string) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
-	return copyImage(im), nil
+	c := copyImage(im)
+	c.LastUsed = s.lastUsedLocked(im)
+	return c, nil
 }
 
 // +checklocks:s.mu
@@ -497,6 +501,7 @@ func (s *Store) removeLocked(im *Image) error {
 			os.Remove(s.blobPath(b))
 		}
 	}
+	os.Remove(filepath.Join(s.cfg.Root, "used", strings.TrimPrefix(im.ID, "sha256:")))
 	s.log.Info("image removed", "image", im.ID, "tags", im.RepoTags)
 	return errors.Join(errs...)
 }

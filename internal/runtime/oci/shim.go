@@ -502,7 +502,9 @@ func (s *shim) oomKilled() bool {
 	return n > 0
 }
 
-// writeJSONAtomic writes v to path via a temp file and rename.
+// writeJSONAtomic writes v to path via a temp file and rename. It does not
+// fsync: these records matter across agent restarts, which keep the page
+// cache, not across reboots, which end every container anyway.
 func writeJSONAtomic(path string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -514,10 +516,6 @@ func writeJSONAtomic(path string, v any) error {
 		return err
 	}
 	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
 		f.Close()
 		return err
 	}
