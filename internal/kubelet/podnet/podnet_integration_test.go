@@ -348,3 +348,93 @@ func TestSetupErrorsLeaveNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestEgressMasquerade stands up an "outside" network namespace on a
+// subnet outside the cluster CIDR, reachable from the host over a veth;
+// a pod's connection to it must arrive from the host's address there, not
+// from the pod's IP.
+func TestEgressMasquerade(t *testing.T) {
+	tn := newTestNet(t)
+	sb, res := tn.pod(t, nil)
+	outID := randHex(8)
+	out, err := tn.sbm.Create(outID, podsandbox.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tn.sbm.Remove(outID) })
+	b := make([]byte, 1)
+	rand.Read(b)
+	hostAddr := fmt.Sprintf("10.215.%d.1", b[0])
+	outAddr := fmt.Sprintf("10.215.%d.2", b[0])
+	hostEnd, peer := "pvx"+randHex(3), "pvy"+randHex(3)
+	la := netlink.NewLinkAttrs()
+	la.Name = hostEnd
+	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: peer}); err != nil {
+		t.Fatalf("outside veth: %v", err)
+	}
+	t.Cleanup(func() {
+		if l, err := netlink.LinkByName(hostEnd); err == nil {
+			netlink.LinkDel(l)
+		}
+	})
+	hl, _ := netlink.LinkByName(hostEnd)
+	pl, _ := netlink.LinkByName(peer)
+	addr, _ := netlink.ParseAddr(hostAddr + "/24")
+	if err := netlink.AddrAdd(hl, addr); err != nil {
+		t.Fatal(err)
+	}
+	netlink.LinkSetUp(hl)
+	f, err := os.Open(out.NetNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = netlink.LinkSetNsFd(pl, int(f.Fd()))
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = tnetns.Do(out.NetNS, func() error {
+		l, err := netlink.LinkByName(peer)
+		if err != nil {
+			return err
+		}
+		a, _ := netlink.ParseAddr(outAddr + "/24")
+		if err := netlink.AddrAdd(l, a); err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(l)
+	})
+	if err != nil {
+		t.Fatalf("configuring outside: %v", err)
+	}
+	// The outside server answers with the address it sees.
+	var ln net.Listener
+	if err := tnetns.Do(out.NetNS, func() error {
+		var err error
+		ln, err = net.Listen("tcp4", ":9000")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+			c.Write([]byte(host))
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	got, err := fetch(sb.NetNS, net.JoinHostPort(outAddr, "9000"))
+	if err != nil {
+		t.Fatalf("pod to outside: %v", err)
+	}
+	if got != hostAddr {
+		t.Errorf("outside saw the pod as %s, want the masqueraded %s (pod IP %s)", got, hostAddr, res.IP)
+	}
+}
