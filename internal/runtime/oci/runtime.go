@@ -118,6 +118,9 @@ type containerMeta struct {
 	CgroupsPath  string            `json:"cgroupsPath"`
 	TermLog      string            `json:"termLog,omitempty"`
 	ShimPid      int               `json:"shimPid"`
+	// ShimStart is the shim's start time (clock ticks since boot, from
+	// /proc/<pid>/stat): a pid alone may be reused after a restart.
+	ShimStart uint64 `json:"shimStart"`
 	Labels       map[string]string `json:"labels,omitempty"`
 }
 
@@ -286,6 +289,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb PodSandbox, cfg Contai
 		return "", fmt.Errorf("creating container %q: %w", cfg.Name, err)
 	}
 	m.ShimPid = pid
+	m.ShimStart, _ = procStart(pid)
 	if err := writeJSONAtomic(filepath.Join(dir, "meta.json"), m); err != nil {
 		return "", fmt.Errorf("writing container meta: %w", err)
 	}
@@ -340,7 +344,7 @@ func (r *Runtime) startShim(ctx context.Context, h Handler, id, dir string, lc L
 		return pid, nil
 	}
 	unix.Kill(pid, unix.SIGKILL)
-	reapShim(pid, 5*time.Second)
+	reapShim(pid, 0, 5*time.Second)
 	if msg, ok := strings.CutPrefix(line, "error "); ok {
 		return 0, errors.New(msg)
 	}
@@ -351,7 +355,7 @@ func (r *Runtime) startShim(ctx context.Context, h Handler, id, dir string, lc L
 // reapShim waits up to timeout for the shim pid to exit, reaping it if it
 // is this process's child (started by this agent) and polling otherwise
 // (adopted after a restart).
-func reapShim(pid int, timeout time.Duration) bool {
+func reapShim(pid int, start uint64, timeout time.Duration) bool {
 	if pid <= 0 {
 		return true
 	}
@@ -363,7 +367,9 @@ func reapShim(pid int, timeout time.Duration) bool {
 		case got == pid:
 			return true
 		case errors.Is(err, unix.ECHILD):
-			if unix.Kill(pid, 0) != nil {
+			// Not our child (adopted): gone, or its pid now names
+			// another process.
+			if st, err := procStart(pid); err != nil || (start != 0 && st != start) {
 				return true
 			}
 		}
@@ -428,7 +434,7 @@ func (r *Runtime) Status(ctx context.Context, id string) (ContainerStatus, error
 	}
 	// Fast path, no fork: started, no exit recorded, and both the shim
 	// and the init alive means running. Anything else asks the runtime.
-	if !m.StartedAt.IsZero() && alive(m.ShimPid) {
+	if !m.StartedAt.IsZero() && m.shimAlive() {
 		if pid := readPid(filepath.Join(r.dir(id), "init.pid")); alive(pid) {
 			st.State, st.Pid = StateRunning, pid
 			return st, nil
@@ -455,7 +461,7 @@ func (r *Runtime) Status(ctx context.Context, id string) (ContainerStatus, error
 		st.State = StateRunning
 		st.Pid = rs.Pid
 	default: // stopped: the shim is writing exit.json, or died.
-		if unix.Kill(m.ShimPid, 0) == nil {
+		if m.shimAlive() {
 			for range 100 {
 				if e, err := r.readExit(id); err == nil {
 					r.fillExit(&st, m, e)
@@ -472,6 +478,38 @@ func (r *Runtime) Status(ctx context.Context, id string) (ContainerStatus, error
 		st.Message = "the container stopped but its shim recorded no exit status"
 	}
 	return st, nil
+}
+
+// isShim reports whether m's shim pid still names the shim process it
+// started (alive or a zombie not yet reaped).
+func (m *containerMeta) isShim() bool {
+	if m.ShimPid <= 0 {
+		return false
+	}
+	st, err := procStart(m.ShimPid)
+	return err == nil && (m.ShimStart == 0 || st == m.ShimStart)
+}
+
+// shimAlive reports whether the container's shim is running.
+func (m *containerMeta) shimAlive() bool { return m.isShim() && alive(m.ShimPid) }
+
+// procStart returns a process's start time from /proc/<pid>/stat
+// (field 22, after the parenthesised command name).
+func procStart(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state); field 22 is f[19].
+	if len(f) < 20 {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	return strconv.ParseUint(f[19], 10, 64)
 }
 
 // alive reports whether pid exists and is not a zombie.
@@ -610,7 +648,7 @@ func (r *Runtime) stopLocked(ctx context.Context, m *containerMeta, grace time.D
 		if ctx.Err() != nil {
 			return fmt.Errorf("stopping container %s: %w", id, ctx.Err())
 		}
-		if unix.Kill(m.ShimPid, 0) != nil {
+		if !m.shimAlive() {
 			return fmt.Errorf("stopping container %s: its shim is gone and no exit was recorded", id)
 		}
 	}
@@ -642,9 +680,9 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 	if err := h.delete(ctx, id, true); err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("deleting container %s: %w", id, err)
 	}
-	if !reapShim(m.ShimPid, 10*time.Second) {
+	if m.isShim() && !reapShim(m.ShimPid, m.ShimStart, 10*time.Second) {
 		unix.Kill(m.ShimPid, unix.SIGKILL)
-		reapShim(m.ShimPid, time.Second)
+		reapShim(m.ShimPid, m.ShimStart, time.Second)
 	}
 	if err := os.RemoveAll(r.dir(id)); err != nil {
 		return fmt.Errorf("removing container dir: %w", err)
