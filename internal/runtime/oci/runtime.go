@@ -105,23 +105,23 @@ type ContainerStatus struct {
 
 // containerMeta is meta.json: what CreateContainer was asked.
 type containerMeta struct {
-	ID           string            `json:"id"`
-	Name         string            `json:"name"`
-	Attempt      int               `json:"attempt"`
-	PodID        string            `json:"podID"`
-	PodName      string            `json:"podName"`
-	PodNamespace string            `json:"podNamespace"`
-	Handler      string            `json:"handler"`
-	CreatedAt    time.Time         `json:"createdAt"`
-	StartedAt    time.Time         `json:"startedAt,omitzero"`
-	LogPath      string            `json:"logPath"`
-	CgroupsPath  string            `json:"cgroupsPath"`
-	TermLog      string            `json:"termLog,omitempty"`
-	ShimPid      int               `json:"shimPid"`
+	ID           string    `json:"id"`
+	Name         string    `json:"name"`
+	Attempt      int       `json:"attempt"`
+	PodID        string    `json:"podID"`
+	PodName      string    `json:"podName"`
+	PodNamespace string    `json:"podNamespace"`
+	Handler      string    `json:"handler"`
+	CreatedAt    time.Time `json:"createdAt"`
+	StartedAt    time.Time `json:"startedAt,omitzero"`
+	LogPath      string    `json:"logPath"`
+	CgroupsPath  string    `json:"cgroupsPath"`
+	TermLog      string    `json:"termLog,omitempty"`
+	ShimPid      int       `json:"shimPid"`
 	// ShimStart is the shim's start time (clock ticks since boot, from
 	// /proc/<pid>/stat): a pid alone may be reused after a restart.
-	ShimStart uint64 `json:"shimStart"`
-	Labels       map[string]string `json:"labels,omitempty"`
+	ShimStart uint64            `json:"shimStart"`
+	Labels    map[string]string `json:"labels,omitempty"`
 }
 
 // New returns a Runtime; it creates cfg.StateDir.
