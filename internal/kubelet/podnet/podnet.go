@@ -449,3 +449,32 @@ func ifname(s string) []byte {
 	copy(b, s)
 	return b
 }
+
+// NetStats are a pod's network counters, from the pod's point of view.
+type NetStats struct {
+	Interface            string
+	RxBytes, TxBytes     uint64
+	RxPackets, TxPackets uint64
+	RxErrors, TxErrors   uint64
+	RxDropped, TxDropped uint64
+}
+
+// Stats reads pod id's eth0 counters from the host end of its veth (what
+// the host end receives, the pod sent).
+func (n *Network) Stats(podID string) (NetStats, error) {
+	l, err := netlink.LinkByName(n.VethName(podID))
+	if err != nil {
+		return NetStats{}, fmt.Errorf("pod %s network: %w", podID, err)
+	}
+	s := l.Attrs().Statistics
+	if s == nil {
+		return NetStats{}, fmt.Errorf("pod %s network: no counters", podID)
+	}
+	return NetStats{
+		Interface: "eth0",
+		RxBytes:   s.TxBytes, TxBytes: s.RxBytes,
+		RxPackets: s.TxPackets, TxPackets: s.RxPackets,
+		RxErrors: s.TxErrors, TxErrors: s.RxErrors,
+		RxDropped: s.TxDropped, TxDropped: s.RxDropped,
+	}, nil
+}

@@ -168,6 +168,23 @@ func TestPodsReachEachOtherAndHost(t *testing.T) {
 			}
 		})
 	}
+	t.Run("counters", func(t *testing.T) {
+		// B fetched from A above: A sent the answer, B received it.
+		a, err := tn.net.Stats(sbA.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs, err := tn.net.Stats(sbB.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.TxBytes == 0 || a.RxBytes == 0 || bs.RxBytes == 0 || bs.TxBytes == 0 {
+			t.Errorf("counters after traffic: A %+v B %+v", a, bs)
+		}
+		if _, err := tn.net.Stats("no-such-pod"); err == nil {
+			t.Errorf("stats of an unknown pod succeeded")
+		}
+	})
 	t.Run("pod interface", func(t *testing.T) {
 		err := tnetns.Do(sbA.NetNS, func() error {
 			l, err := netlink.LinkByName("eth0")

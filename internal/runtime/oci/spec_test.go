@@ -142,6 +142,17 @@ func TestBuildSpecGolden(t *testing.T) {
 			want: `[true,null,["nosuid","noexec","nodev","rw"],[{"allow":true,"access":"rwm"}],true]`,
 		},
 		{
+			name: "terminal",
+			sb:   sandbox,
+			cfg: func() ContainerConfig {
+				c := basicConfig()
+				c.TTY = true
+				return c
+			},
+			pick: func(s *specs.Spec) any { return s.Process.Terminal },
+			want: `true`,
+		},
+		{
 			name: "oom score and rlimits",
 			sb:   sandbox,
 			cfg: func() ContainerConfig {
