@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -18,15 +17,11 @@ import (
 // defaultAgentDataDir is the agent's data dir when none is given.
 const defaultAgentDataDir = "/var/lib/podvisor/agent"
 
-// ImageStoreDir is where an agent with data dir d keeps its image store;
-// <d>/images/ is the drop directory of archives imported at agent start.
-func imageStoreDir(d string) string { return filepath.Join(d, "image-store") }
-
 func newImagesCommand() *cobra.Command {
 	var dataDir string
 	open := func() (*image.Store, error) {
 		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		return image.New(image.Config{Root: imageStoreDir(dataDir)}, image.Deps{Logger: log})
+		return image.New(image.Config{Root: image.RootIn(dataDir)}, image.Deps{Logger: log})
 	}
 	cmd := &cobra.Command{
 		Use:   "images",

@@ -505,3 +505,11 @@ func (s *Store) removeLocked(im *Image) error {
 	s.log.Info("image removed", "image", im.ID, "tags", im.RepoTags)
 	return errors.Join(errs...)
 }
+
+// RootIn is the image store's directory in an agent data dir; the agent
+// and `podvisor images` both use it.
+func RootIn(agentDataDir string) string { return filepath.Join(agentDataDir, "image-store") }
+
+// ArchiveDirIn is the drop directory, in an agent data dir, of image
+// archives the agent imports when it starts (ImportDir).
+func ArchiveDirIn(agentDataDir string) string { return filepath.Join(agentDataDir, "images") }
