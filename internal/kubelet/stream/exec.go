@@ -8,7 +8,6 @@ import (
 	"os"
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/podvisor/podvisor/internal/runtime/oci"
@@ -16,23 +15,20 @@ import (
 
 // runningContainer resolves the current instance of a pod's container
 // and checks that it runs (exec and attach need a live process).
-func (s *Server) runningContainer(r *http.Request) (string, error) {
+func (s *Server) runningContainer(r *http.Request) (ContainerRef, error) {
 	ns, pod, container := r.PathValue("namespace"), r.PathValue("pod"), r.PathValue("container")
 	ref, err := s.deps.Pods.Container(ns, pod, container, false)
 	if err != nil {
-		return "", containerError(err, ns, pod, container, false)
-	}
-	if ref.ID == "" {
-		return "", apierrors.NewBadRequest(fmt.Sprintf("container %s is not running", container))
+		return ref, containerError(err, ns, pod, container, false)
 	}
 	st, err := s.deps.Runtime.Status(r.Context(), ref.ID)
 	if err != nil {
-		return "", containerError(err, ns, pod, container, false)
+		return ref, containerError(err, ns, pod, container, false)
 	}
 	if st.State != oci.StateRunning {
-		return "", apierrors.NewBadRequest(fmt.Sprintf("container %s is not running (%s)", container, st.State))
+		return ref, apierrors.NewBadRequest(fmt.Sprintf("container %s is not running (%s)", container, st.State))
 	}
-	return ref.ID, nil
+	return ref, nil
 }
 
 // serveExec serves /exec/{namespace}/{pod}/{container}: it runs the
@@ -44,11 +40,12 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	id, err := s.runningContainer(r)
+	ref, err := s.runningContainer(r)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	id := ref.ID
 	s.streams.Add(1)
 	defer s.streams.Done()
 	ss := s.openSession(w, r, opts)
@@ -104,7 +101,7 @@ func (s *Server) serveAttach(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	id, err := s.runningContainer(r)
+	ref, err := s.runningContainer(r)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -120,13 +117,11 @@ func (s *Server) serveAttach(w http.ResponseWriter, r *http.Request) {
 	// The client's streams are what it asked for; the container gets
 	// only those it has (stdin: true, tty: true in its spec).
 	stdin, resize := ss.stdin, ss.resize
-	if c := s.containerSpec(r.PathValue("namespace"), r.PathValue("pod"), r.PathValue("container")); c != nil {
-		if !c.Stdin {
-			stdin = nil
-		}
-		if !c.TTY {
-			resize = nil
-		}
+	if !ref.Stdin {
+		stdin = nil
+	}
+	if !ref.TTY {
+		resize = nil
 	}
 	var stdout, stderr io.Writer
 	if ss.stdout != nil {
@@ -135,30 +130,9 @@ func (s *Server) serveAttach(w http.ResponseWriter, r *http.Request) {
 	if ss.stderr != nil {
 		stderr = ss.stderr
 	}
-	err = s.deps.Runtime.AttachTTY(ss.ctx, id, stdin, stdout, stderr, resize)
+	err = s.deps.Runtime.AttachTTY(ss.ctx, ref.ID, stdin, stdout, stderr, resize)
 	if errors.Is(err, oci.ErrNotFound) {
 		err = nil // exited and removed meanwhile: the attach is over
 	}
 	ss.finish(nil, 0, err)
-}
-
-// containerSpec finds a container of a pod the kubelet runs; nil if it
-// is not known.
-func (s *Server) containerSpec(ns, pod, name string) *corev1.Container {
-	for _, p := range s.deps.Pods.GetPods() {
-		if p.Namespace != ns || p.Name != pod {
-			continue
-		}
-		for i := range p.Spec.Containers {
-			if p.Spec.Containers[i].Name == name {
-				return &p.Spec.Containers[i]
-			}
-		}
-		for i := range p.Spec.InitContainers {
-			if p.Spec.InitContainers[i].Name == name {
-				return &p.Spec.InitContainers[i]
-			}
-		}
-	}
-	return nil
 }

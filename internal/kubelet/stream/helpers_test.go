@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -19,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/httpstream"
@@ -131,34 +131,46 @@ func (ts *testServer) restConfig(t testing.TB, cn string, orgs ...string) *rest.
 
 // fakePods is a Pods over fixed data.
 type fakePods struct {
-	pods       []*corev1.Pod
-	containers map[string]ContainerRef // ns/pod/container[/previous]
-	netns      map[string]string       // ns/pod
+	pods     []PodState
+	previous map[string]ContainerRef // ns/pod/container
+	waiting  map[string]bool         // ns/pod/container not started
 }
 
-func (f *fakePods) GetPods() []*corev1.Pod { return f.pods }
+func (f *fakePods) GetPod(ns, name string) (PodState, bool) {
+	for _, p := range f.pods {
+		if p.Pod.Namespace == ns && p.Pod.Name == name {
+			return p, true
+		}
+	}
+	return PodState{}, false
+}
 
-func (f *fakePods) Container(ns, pod, c string, previous bool) (ContainerRef, error) {
-	if _, ok := f.netns[ns+"/"+pod]; !ok {
+func (f *fakePods) ListPods() []PodState { return f.pods }
+
+func (f *fakePods) Container(ns, name, c string, previous bool) (ContainerRef, error) {
+	p, ok := f.GetPod(ns, name)
+	if !ok {
 		return ContainerRef{}, ErrPodNotFound
 	}
-	k := ns + "/" + pod + "/" + c
+	if c == "" && len(p.Containers) == 1 {
+		c = p.Containers[0].Name
+	}
+	if f.waiting[ns+"/"+name+"/"+c] {
+		return ContainerRef{}, fmt.Errorf("%w: ContainerCreating", ErrContainerNotStarted)
+	}
 	if previous {
-		k += "/previous"
+		ref, ok := f.previous[ns+"/"+name+"/"+c]
+		if !ok {
+			return ContainerRef{}, ErrContainerNotFound
+		}
+		return ref, nil
 	}
-	ref, ok := f.containers[k]
-	if !ok {
-		return ContainerRef{}, ErrContainerNotFound
+	for _, ref := range p.Containers {
+		if ref.Name == c {
+			return ref, nil
+		}
 	}
-	return ref, nil
-}
-
-func (f *fakePods) NetNS(ns, pod string) (string, error) {
-	p, ok := f.netns[ns+"/"+pod]
-	if !ok {
-		return "", ErrPodNotFound
-	}
-	return p, nil
+	return ContainerRef{}, ErrContainerNotFound
 }
 
 // fakeRuntime records calls and answers with the test's functions.
@@ -191,16 +203,6 @@ func (f *fakeRuntime) Status(ctx context.Context, id string) (oci.ContainerStatu
 		return st, oci.ErrNotFound
 	}
 	return st, nil
-}
-
-func (f *fakeRuntime) List(ctx context.Context) ([]oci.ContainerStatus, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []oci.ContainerStatus
-	for _, st := range f.status {
-		out = append(out, st)
-	}
-	return out, nil
 }
 
 func (f *fakeRuntime) Stats(ctx context.Context, id string) (oci.Stats, error) {

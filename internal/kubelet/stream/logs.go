@@ -105,6 +105,8 @@ func containerError(err error, ns, pod, container string, previous bool) error {
 	switch {
 	case errors.Is(err, ErrPodNotFound):
 		return apierrors.NewNotFound(schema.GroupResource{Resource: "pods"}, ns+"/"+pod)
+	case errors.Is(err, ErrContainerNotStarted):
+		return apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q is waiting to start: %v", container, pod, err))
 	case errors.Is(err, ErrContainerNotFound) && previous:
 		return apierrors.NewBadRequest(fmt.Sprintf("previous terminated container %q in pod %q not found", container, pod))
 	case errors.Is(err, ErrContainerNotFound), errors.Is(err, oci.ErrNotFound):
@@ -131,17 +133,7 @@ func (s *Server) serveLogs(w http.ResponseWriter, r *http.Request) {
 		// Headers now: a follower may wait a long time for a first line.
 		fw.start()
 	}
-	ctx := r.Context()
-	if ref.ID != "" {
-		err = s.deps.Runtime.Logs(ctx, ref.ID, lq.Opts, fw)
-		if errors.Is(err, oci.ErrNotFound) && ref.LogPath != "" {
-			err = oci.ReadLogs(ctx, ref.LogPath, lq.Opts, fw, nil)
-		}
-	} else if ref.LogPath != "" {
-		err = oci.ReadLogs(ctx, ref.LogPath, lq.Opts, fw, func() bool { return true })
-	} else {
-		err = fmt.Errorf("container %s of pod %s/%s has no log", container, ns, pod)
-	}
+	err = s.deps.Runtime.Logs(r.Context(), ref.ID, lq.Opts, fw)
 	if err != nil {
 		if !fw.started {
 			writeError(w, containerError(err, ns, pod, container, lq.Previous))

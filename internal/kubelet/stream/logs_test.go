@@ -5,8 +5,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -15,19 +13,19 @@ import (
 )
 
 func TestContainerLogs(t *testing.T) {
-	dir := t.TempDir()
-	prevLog := filepath.Join(dir, "0.log")
-	os.WriteFile(prevLog, []byte("2026-01-01T00:00:00.000000000Z stdout F before restart\n2026-01-01T00:00:01.000000000Z stderr F crashed\n"), 0o600)
 	pods := execPods()
-	pods.containers["ns/web/app/previous"] = ContainerRef{LogPath: prevLog}
 	rt := execRuntime()
 	gotOpts := make(chan oci.LogOptions, 4)
 	rt.logs = func(ctx context.Context, id string, opts oci.LogOptions, w io.Writer) error {
 		gotOpts <- opts
-		if id != "c1" {
+		switch id {
+		case "c1":
+			io.WriteString(w, "current\n")
+		case "prev":
+			io.WriteString(w, "crashed\n")
+		default:
 			return oci.ErrNotFound
 		}
-		io.WriteString(w, "current\n")
 		return nil
 	}
 	ts := startTestServer(t, Config{}, Deps{Pods: pods, Runtime: rt})
@@ -41,7 +39,10 @@ func TestContainerLogs(t *testing.T) {
 	}{
 		{name: "current", path: "/containerLogs/ns/web/app?tailLines=5&timestamps=true", wantCode: 200, wantBody: "current\n",
 			wantOpts: &oci.LogOptions{Tail: 5, Timestamps: true}},
-		{name: "previous from its kept log", path: "/containerLogs/ns/web/app?previous=true&tailLines=1", wantCode: 200, wantBody: "crashed\n"},
+		{name: "previous", path: "/containerLogs/ns/web/app?previous=true&tailLines=1", wantCode: 200, wantBody: "crashed\n",
+			wantOpts: &oci.LogOptions{Tail: 1}},
+		{name: "not started", path: "/containerLogs/ns/web/waiting", wantCode: 400},
+		{name: "removed from the runtime", path: "/containerLogs/ns/web/old", wantCode: 404},
 		{name: "no previous", path: "/containerLogs/ns/web/plain?previous=true", wantCode: 400},
 		{name: "unknown pod", path: "/containerLogs/ns/nope/app", wantCode: 404},
 		{name: "unknown container", path: "/containerLogs/ns/web/nope", wantCode: 404},

@@ -40,7 +40,7 @@ func newServerMetrics(s *Server) *serverMetrics {
 	}, []string{"kind"})
 	running := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "kubelet_running_pods", Help: "Pods the kubelet runs.",
-	}, func() float64 { return float64(len(s.deps.Pods.GetPods())) })
+	}, func() float64 { return float64(len(s.deps.Pods.ListPods())) })
 	m.reg.MustRegister(m.requests, m.duration, m.sessions, m.started, running,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

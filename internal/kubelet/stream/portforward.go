@@ -41,11 +41,16 @@ const (
 // that port inside the pod's network namespace.
 func (s *Server) servePortForward(w http.ResponseWriter, r *http.Request) {
 	ns, pod := r.PathValue("namespace"), r.PathValue("pod")
-	netns, err := s.deps.Pods.NetNS(ns, pod)
-	if err != nil {
-		writeError(w, containerError(err, ns, pod, "", false))
+	ps, ok := s.deps.Pods.GetPod(ns, pod)
+	if !ok {
+		writeError(w, containerError(ErrPodNotFound, ns, pod, "", false))
 		return
 	}
+	if ps.NetNS == "" && !ps.HostNetwork {
+		writeError(w, badRequest("pod %s/%s has no network namespace yet", ns, pod))
+		return
+	}
+	netns := ps.NetNS
 	incoming := make(chan httpstream.Stream, 16)
 	stop := make(chan struct{})
 	defer close(stop)

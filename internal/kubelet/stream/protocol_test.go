@@ -88,17 +88,19 @@ func execRuntime() *fakeRuntime {
 
 func execPods() *fakePods {
 	return &fakePods{
-		pods: []*corev1.Pod{{
-			ObjectMeta: metav1ObjectMeta("ns", "web", "uid-1"),
-			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Stdin: true, TTY: true}, {Name: "plain"}}},
+		pods: []PodState{{
+			Pod:   &corev1.Pod{ObjectMeta: metav1ObjectMeta("ns", "web", "uid-1")},
+			UID:   "uid-1",
+			NetNS: "/run/netns/web",
+			Containers: []ContainerRef{
+				{Name: "app", ID: "c1", Running: true, Stdin: true, TTY: true},
+				{Name: "plain", ID: "c1", Running: true},
+				{Name: "old", ID: "dead"},
+				{Name: "waiting"},
+			},
 		}},
-		containers: map[string]ContainerRef{
-			"ns/web/app":          {ID: "c1"},
-			"ns/web/plain":        {ID: "c1"},
-			"ns/web/old":          {ID: "dead"},
-			"ns/web/app/previous": {ID: "prev", LogPath: "/nonexistent"},
-		},
-		netns: map[string]string{"ns/web": "/run/netns/web"},
+		previous: map[string]ContainerRef{"ns/web/app": {Name: "app", ID: "prev"}},
+		waiting:  map[string]bool{"ns/web/waiting": true},
 	}
 }
 
@@ -191,6 +193,7 @@ func TestExecRefused(t *testing.T) {
 		{name: "unknown pod", path: "/exec/ns/nope/app?command=ls&output=1", want: "not found"},
 		{name: "unknown container", path: "/exec/ns/web/nope?command=ls&output=1", want: "not found"},
 		{name: "exited container", path: "/exec/ns/web/old?command=ls&output=1", want: "not running"},
+		{name: "container not started", path: "/exec/ns/web/waiting?command=ls&output=1", want: "waiting to start: container not started: ContainerCreating"},
 		{name: "no command", path: "/exec/ns/web/app?output=1", want: "command"},
 	}
 	for _, tr := range transports {

@@ -12,8 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	statsv1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
-
-	"github.com/podvisor/podvisor/internal/runtime/oci"
 )
 
 // nodeKey is the sampler's key for the node's own CPU.
@@ -60,21 +58,18 @@ func (sm *sampler) sample(ctx context.Context) {
 	if n, _, err := hostCPU(sm.proc); err == nil {
 		sm.record(nodeKey, sm.s.now(), n)
 	}
-	cs, err := sm.s.deps.Runtime.List(ctx)
-	if err != nil {
-		sm.s.log.Debug("stats: listing containers", "err", err)
-		return
-	}
-	for _, c := range cs {
-		if c.State != oci.StateRunning {
-			continue
+	for _, p := range sm.s.deps.Pods.ListPods() {
+		for _, c := range p.Containers {
+			if !c.Running || c.ID == "" {
+				continue
+			}
+			st, err := sm.s.deps.Runtime.Stats(ctx, c.ID)
+			if err != nil {
+				continue
+			}
+			seen[c.ID] = true
+			sm.record(c.ID, st.Timestamp, st.CPUUsageNanos)
 		}
-		st, err := sm.s.deps.Runtime.Stats(ctx, c.ID)
-		if err != nil {
-			continue
-		}
-		seen[c.ID] = true
-		sm.record(c.ID, st.Timestamp, st.CPUUsageNanos)
 	}
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
@@ -158,28 +153,9 @@ func (s *Server) Summary(ctx context.Context) (*statsv1.Summary, error) {
 		node.Rlimit = &statsv1.RlimitStats{Time: mt, MaxPID: &maxPID, NumOfRunningProcesses: &procs}
 	}
 
-	cs, err := s.deps.Runtime.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	// The running instance of each container, by pod UID and name.
-	running := map[string]map[string]oci.ContainerStatus{}
-	for _, c := range cs {
-		if c.State != oci.StateRunning {
-			continue
-		}
-		m := running[c.PodID]
-		if m == nil {
-			m = map[string]oci.ContainerStatus{}
-			running[c.PodID] = m
-		}
-		if old, ok := m[c.Name]; !ok || c.Attempt > old.Attempt {
-			m[c.Name] = c
-		}
-	}
 	sum := &statsv1.Summary{Node: node, Pods: []statsv1.PodStats{}}
-	for _, p := range s.deps.Pods.GetPods() {
-		sum.Pods = append(sum.Pods, s.podStats(ctx, p, running[string(p.UID)], mt))
+	for _, p := range s.deps.Pods.ListPods() {
+		sum.Pods = append(sum.Pods, s.podStats(ctx, p, mt))
 	}
 	return sum, nil
 }
@@ -195,13 +171,21 @@ func fsStats(t metav1.Time, fs fsUsage, used *uint64) *statsv1.FsStats {
 
 // podStats gathers one pod's stats; a container whose stats cannot be
 // read is listed without them.
-func (s *Server) podStats(ctx context.Context, p *corev1.Pod, containers map[string]oci.ContainerStatus, mt metav1.Time) statsv1.PodStats {
+func (s *Server) podStats(ctx context.Context, pod PodState, mt metav1.Time) statsv1.PodStats {
+	p := pod.Pod
 	ps := statsv1.PodStats{
-		PodRef:     statsv1.PodReference{Name: p.Name, Namespace: p.Namespace, UID: string(p.UID)},
+		PodRef:     statsv1.PodReference{Name: p.Name, Namespace: p.Namespace, UID: string(pod.UID)},
 		Containers: []statsv1.ContainerStats{},
 	}
 	if p.Status.StartTime != nil {
 		ps.StartTime = *p.Status.StartTime
+	}
+	// The running instances, one per name.
+	containers := map[string]ContainerRef{}
+	for _, c := range pod.Containers {
+		if c.Running && c.ID != "" {
+			containers[c.Name] = c
+		}
 	}
 	names := make([]string, 0, len(containers))
 	for n := range containers {
@@ -237,10 +221,10 @@ func (s *Server) podStats(ctx context.Context, p *corev1.Pod, containers map[str
 		} else {
 			s.log.Debug("stats: container", "pod", p.Name, "namespace", p.Namespace, "container", n, "err", err)
 		}
-		if c.LogPath != "" {
-			used := fileSizes(c.LogPath)
+		if st, err := s.deps.Runtime.Status(ctx, c.ID); err == nil && st.LogPath != "" {
+			used := fileSizes(st.LogPath)
 			logs += used
-			if fs, err := statFS(filepath.Dir(c.LogPath)); err == nil {
+			if fs, err := statFS(filepath.Dir(st.LogPath)); err == nil {
 				cs.Logs = fsStats(mt, fs, u64(used))
 			}
 		}
@@ -256,8 +240,8 @@ func (s *Server) podStats(ctx context.Context, p *corev1.Pod, containers map[str
 	if haveMem {
 		ps.Memory = &statsv1.MemoryStats{Time: mt, UsageBytes: u64(memUsage), WorkingSetBytes: u64(memWS)}
 	}
-	if s.deps.Network != nil && !p.Spec.HostNetwork {
-		if n, err := s.deps.Network.Stats(string(p.UID)); err == nil {
+	if s.deps.Network != nil && !pod.HostNetwork {
+		if n, err := s.deps.Network.Stats(string(pod.UID)); err == nil {
 			is := statsv1.InterfaceStats{Name: n.Interface, RxBytes: u64(n.RxBytes), RxErrors: u64(n.RxErrors),
 				TxBytes: u64(n.TxBytes), TxErrors: u64(n.TxErrors)}
 			ps.Network = &statsv1.NetworkStats{Time: mt, InterfaceStats: is, Interfaces: []statsv1.InterfaceStats{is}}
@@ -293,8 +277,8 @@ func (s *Server) serveSummary(w http.ResponseWriter, r *http.Request) {
 // servePods serves /pods: the pods the kubelet runs, as a v1 PodList.
 func (s *Server) servePods(w http.ResponseWriter, r *http.Request) {
 	list := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: []corev1.Pod{}}
-	for _, p := range s.deps.Pods.GetPods() {
-		list.Items = append(list.Items, *p)
+	for _, p := range s.deps.Pods.ListPods() {
+		list.Items = append(list.Items, *p.Pod)
 	}
 	writeJSON(w, &list)
 }

@@ -33,20 +33,20 @@ func TestSummary(t *testing.T) {
 	now := t0
 	started := t0.Add(-time.Hour)
 	rt := execRuntime()
-	rt.status = map[string]oci.ContainerStatus{
-		"a1":   {ID: "a1", Name: "app", PodID: "uid-1", State: oci.StateRunning, Attempt: 1, StartedAt: started},
-		"a0":   {ID: "a0", Name: "app", PodID: "uid-1", State: oci.StateExited, Attempt: 0},
-		"s1":   {ID: "s1", Name: "sidecar", PodID: "uid-1", State: oci.StateRunning, StartedAt: started.Add(time.Minute)},
-		"gone": {ID: "gone", Name: "x", PodID: "uid-stale", State: oci.StateRunning},
-	}
+	rt.status = map[string]oci.ContainerStatus{}
 	rt.stats = map[string]oci.Stats{
 		"a1": {Timestamp: t0, CPUUsageNanos: 1e9, MemoryUsageBytes: 300, MemoryWorkingSetBytes: 200, MemoryLimitBytes: 1000, Pids: 2},
 		"s1": {Timestamp: t0, CPUUsageNanos: 5e8, MemoryUsageBytes: 30, MemoryWorkingSetBytes: 20, Pids: 1},
 	}
 	podStart := metav1.NewTime(started.Add(-time.Second))
-	pods := &fakePods{pods: []*corev1.Pod{
-		{ObjectMeta: metav1ObjectMeta("ns", "web", "uid-1"), Status: corev1.PodStatus{StartTime: &podStart}},
-		{ObjectMeta: metav1ObjectMeta("ns", "pending", "uid-2")},
+	pods := &fakePods{pods: []PodState{
+		{Pod: &corev1.Pod{ObjectMeta: metav1ObjectMeta("ns", "web", "uid-1"), Status: corev1.PodStatus{StartTime: &podStart}}, UID: "uid-1",
+			Containers: []ContainerRef{
+				{Name: "app", ID: "a1", Attempt: 1, Running: true, StartedAt: started},
+				{Name: "sidecar", ID: "s1", Running: true, StartedAt: started.Add(time.Minute)},
+				{Name: "done", ID: "d1", Init: true},
+			}},
+		{Pod: &corev1.Pod{ObjectMeta: metav1ObjectMeta("ns", "pending", "uid-2")}, UID: "uid-2"},
 	}}
 	net := fakeNetwork{"uid-1": {Interface: "eth0", RxBytes: 10, TxBytes: 20, RxErrors: 1, TxErrors: 2}}
 	ts := startTestServer(t, Config{NodeName: "node-a"}, Deps{Pods: pods, Runtime: rt, Network: net, Now: func() time.Time { return now }})
