@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"net"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -117,6 +118,14 @@ func startTestServer(t *testing.T, cfg Config, deps Deps) *testServer {
 	hs.Config.ErrorLog = log.New(io.Discard, "", 0)
 	hs.StartTLS()
 	t.Cleanup(hs.Close)
+	// What Serve runs besides the handler: the stats sampler.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.stats.run(ctx, s.cfg.StatsInterval)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
 	return &testServer{Server: s, ca: ca, url: hs.URL}
 }
 
@@ -221,3 +230,12 @@ func metav1ObjectMeta(ns, name, uid string) metav1.ObjectMeta {
 
 type httpstreamDialer = httpstream.Dialer
 type httpstreamConnection = httpstream.Connection
+
+func mustURL(t testing.TB, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
