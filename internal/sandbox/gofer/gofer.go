@@ -1,0 +1,173 @@
+// Package gofer is the trusted file server of a sandbox: it serves the
+// container's root file system, and the host directory of each bind mount,
+// to the Sentry over the protocol package, and nothing else.
+//
+// Every file it touches stays inside the tree it serves, whatever the
+// tree's symbolic links or ".." say: the Sentry resolves paths itself and
+// asks for single names, which the Gofer opens relative to a directory
+// handle with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+// RESOLVE_NO_MAGICLINKS) and O_NOFOLLOW, so it never follows a symbolic
+// link on the host. Handles are O_PATH descriptors; files are reopened
+// through /proc/self/fd, which names exactly the handle's inode. A
+// read-only tree answers every change with EROFS.
+//
+// # Entry point
+//
+// The host side (`visor gofer`) runs, in a process started in a new mount
+// namespace (CLONE_NEWNS) as root:
+//
+//	g, err := gofer.Open(gofer.Config{Mounts: mounts, Logger: logger})
+//	err = g.Confine(gofer.ConfineOptions{Root: mounts[0].HostPath})
+//	err = g.Serve(ctx, conns) // conns[i] serves mounts[i]; returns when all close
+//
+// Open opens every served directory and /proc/self/fd while the host's
+// tree is visible. Confine then pivots the mount namespace into Root
+// (ConfineMountNamespace), drops every capability but those file serving
+// needs (DropCapabilities) and installs the Gofer's seccomp allow-list
+// (SeccompFilter: no networking, no exec, no mount, no ptrace). Run does
+// Open and Serve without confinement, for tests.
+//
+// Who may import it: the host side of visor (cmd/visor, internal/sandbox/
+// container) and tests. It shares only the protocol package with the
+// Sentry.
+package gofer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/podvisor/podvisor/internal/sandbox/protocol"
+)
+
+// MountConfig is one tree the Gofer serves.
+type MountConfig struct {
+	// HostPath is the directory served, as the Gofer sees it at Open.
+	HostPath string
+	// ReadOnly refuses every change (EROFS).
+	ReadOnly bool
+}
+
+// Config configures a Gofer.
+type Config struct {
+	// Mounts are the trees served: Mounts[i] on the i-th connection.
+	// Mounts[0] is usually the container's root file system.
+	Mounts []MountConfig
+	// Logger receives lifecycle messages; nothing is logged per request.
+	Logger *slog.Logger
+}
+
+// Gofer serves trees opened by Open.
+type Gofer struct {
+	logger *slog.Logger
+	roots  []root
+	// procFD is /proc/self/fd, opened before confinement, for reopening
+	// handles by their exact inode.
+	procFD int
+}
+
+type root struct {
+	fd       int
+	readOnly bool
+	path     string
+}
+
+// Open opens the directories of cfg.Mounts and /proc/self/fd. Call it
+// before Confine.
+func Open(cfg Config) (*Gofer, error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.Mounts) == 0 {
+		return nil, errors.New("opening the gofer: no mounts to serve")
+	}
+	g := &Gofer{logger: logger, procFD: -1}
+	procFD, err := unix.Open("/proc/self/fd", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening /proc/self/fd: %w", err)
+	}
+	g.procFD = procFD
+	for _, m := range cfg.Mounts {
+		fd, err := unix.Open(m.HostPath, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			g.Close()
+			return nil, fmt.Errorf("opening the served directory %s: %w", m.HostPath, err)
+		}
+		g.roots = append(g.roots, root{fd: fd, readOnly: m.ReadOnly, path: m.HostPath})
+	}
+	// Modes of new files come from the Sentry, exactly.
+	unix.Umask(0)
+	return g, nil
+}
+
+// Close closes what Open opened.
+func (g *Gofer) Close() {
+	for _, r := range g.roots {
+		unix.Close(r.fd)
+	}
+	g.roots = nil
+	if g.procFD >= 0 {
+		unix.Close(g.procFD)
+		g.procFD = -1
+	}
+}
+
+// Serve serves conns[i] with Mounts[i] (each a SOCK_SEQPACKET socket; see
+// protocol.NewSocketPair) until every connection is closed by the Sentry,
+// or ctx is done. It returns the first connection's error, if any. Serve
+// takes over conns and closes the Gofer before returning.
+func (g *Gofer) Serve(ctx context.Context, conns []*os.File) error {
+	defer g.Close()
+	if len(conns) != len(g.roots) {
+		for _, c := range conns {
+			c.Close()
+		}
+		return fmt.Errorf("serving: %d connections for %d mounts", len(conns), len(g.roots))
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(conns))
+	for i, f := range conns {
+		conn, err := protocol.FileConn(f)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		h, err := g.newHandler(g.roots[i])
+		if err != nil {
+			conn.Close()
+			errs[i] = err
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer h.closeAll()
+			if err := protocol.Serve(ctx, conn, h, protocol.ServeOptions{Logger: g.logger}); err != nil {
+				errs[i] = fmt.Errorf("serving %s: %w", g.roots[i].path, err)
+			}
+		}()
+	}
+	g.logger.Info("gofer serving", "mounts", len(conns))
+	wg.Wait()
+	g.logger.Info("gofer done")
+	return errors.Join(errs...)
+}
+
+// Run opens cfg's trees and serves conns without confinement (see the
+// package doc for the confined sequence).
+func Run(ctx context.Context, cfg Config, conns ...*os.File) error {
+	g, err := Open(cfg)
+	if err != nil {
+		for _, c := range conns {
+			c.Close()
+		}
+		return err
+	}
+	return g.Serve(ctx, conns)
+}
