@@ -77,8 +77,8 @@ func TestConfinedGofer(t *testing.T) {
 		report[k] = v
 	}
 	for k, want := range map[string]string{
-		"inet":   "EPERM", // no networking
-		"unix":   "EPERM", // no new sockets of any kind
+		"inet":   "EPERM",  // no networking
+		"unix":   "EPERM",  // no new sockets of any kind
 		"probe":  "ENOENT", // the host's files are gone from its view
 		"fork":   "EPERM",
 		"capeff": "0x1f", // CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID

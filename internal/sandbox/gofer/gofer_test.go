@@ -208,10 +208,13 @@ func TestReadOnly(t *testing.T) {
 			_, _, err := c.Create(ctx, root.Handle, "x", unix.O_RDWR, 0o644, 0, 0)
 			return err
 		},
-		"mkdir":   func() error { _, err := c.Mkdir(ctx, root.Handle, "x", 0o755, 0, 0); return err },
-		"unlink":  func() error { return c.Unlink(ctx, root.Handle, "f", 0) },
-		"rename":  func() error { return c.Rename(ctx, root.Handle, "f", root.Handle, "g", 0) },
-		"setattr": func() error { _, err := c.SetAttr(ctx, f[0].Handle, protocol.SetAttr{Mask: unix.STATX_MODE}); return err },
+		"mkdir":  func() error { _, err := c.Mkdir(ctx, root.Handle, "x", 0o755, 0, 0); return err },
+		"unlink": func() error { return c.Unlink(ctx, root.Handle, "f", 0) },
+		"rename": func() error { return c.Rename(ctx, root.Handle, "f", root.Handle, "g", 0) },
+		"setattr": func() error {
+			_, err := c.SetAttr(ctx, f[0].Handle, protocol.SetAttr{Mask: unix.STATX_MODE})
+			return err
+		},
 	} {
 		if err := op(); !errors.Is(err, unix.EROFS) {
 			t.Errorf("%s on a read-only mount: %v, want EROFS", name, err)
