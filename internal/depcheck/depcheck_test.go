@@ -82,7 +82,7 @@ func sentryLayer(path string) int {
 // orchestrator packages: the control plane and node agent.
 var orchestrator = []string{
 	"internal/server", "internal/agent", "internal/storage", "internal/apiserver",
-	"internal/registry", "internal/validation", "internal/scheduler",
+	"internal/registry", "internal/validation", "internal/defaults", "internal/scheduler",
 	"internal/controller", "internal/kubelet", "internal/runtime", "internal/proxy",
 	"internal/dns",
 }
@@ -111,6 +111,9 @@ var rules = []rule{
 	func(a, b string) string {
 		if under(a, "internal/validation") && (under(b, "internal/registry") || under(b, "internal/apiserver") || under(b, "internal/storage")) {
 			return "validation is pure: it imports no registry, apiserver or storage"
+		}
+		if under(a, "internal/defaults") && (under(b, "internal/registry") || under(b, "internal/apiserver") || under(b, "internal/storage") || under(b, "internal/validation")) {
+			return "defaults is pure: it imports no registry, apiserver, storage or validation"
 		}
 		if under(a, "internal/registry") && under(b, "internal/apiserver") {
 			return "imports run apiserver -> registry, never back"
@@ -157,6 +160,14 @@ var rules = []rule{
 		}
 		if under(b, "internal/agent") && !strings.HasPrefix(a, "cmd/") && !under(a, "internal/agent") && !under(a, "internal/server") && !under(a, "internal/testutil") && !under(a, "internal/bench") && !strings.HasPrefix(a, "cmd/bench") {
 			return "only cmd/ and the server wiring may import the agent wiring"
+		}
+		return ""
+	},
+	func(a, b string) string {
+		if (under(b, "internal/apiserver/authn") || under(b, "internal/apiserver/authz")) &&
+			!under(a, "internal/apiserver") && !under(a, "internal/server") && !under(a, "internal/testutil") &&
+			!under(a, "internal/bench") && !strings.HasPrefix(a, "cmd/bench") {
+			return "authentication and authorization are the apiserver's; components reach them only through the API (TokenReview, SubjectAccessReview)"
 		}
 		return ""
 	},
