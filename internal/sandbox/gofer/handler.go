@@ -484,8 +484,8 @@ func (h *handler) SetAttr(hd protocol.Handle, a protocol.SetAttr) (protocol.Stat
 	return fstat(n.fd)
 }
 
-// Getdents implements protocol.Handler.Getdents. "." and ".." are left
-// out: the Sentry makes its own.
+// Getdents implements protocol.Handler.Getdents, "." and ".." included
+// (the Sentry replaces their inode numbers).
 func (h *handler) Getdents(hd protocol.Handle, offset int64, size uint32) ([]protocol.Dirent, error) {
 	n, err := h.getDir(hd)
 	if err != nil {
@@ -504,37 +504,30 @@ func (h *handler) Getdents(hd protocol.Handle, offset int64, size uint32) ([]pro
 		return nil, err
 	}
 	buf := make([]byte, max(min(size, 64<<10), 1024))
+	l, err := unix.Getdents(n.dirFD, buf)
+	if err != nil {
+		return nil, err
+	}
 	var out []protocol.Dirent
-	for len(out) == 0 {
-		l, err := unix.Getdents(n.dirFD, buf)
-		if err != nil {
-			return nil, err
+	for b := buf[:l]; len(b) >= 19; {
+		reclen := int(binary.LittleEndian.Uint16(b[16:]))
+		if reclen < 19 || reclen > len(b) {
+			return nil, unix.EIO
 		}
-		if l == 0 {
-			return out, nil
+		name := b[19:reclen]
+		for i, c := range name {
+			if c == 0 {
+				name = name[:i]
+				break
+			}
 		}
-		for b := buf[:l]; len(b) >= 19; {
-			reclen := int(binary.LittleEndian.Uint16(b[16:]))
-			if reclen < 19 || reclen > len(b) {
-				return nil, unix.EIO
-			}
-			name := b[19:reclen]
-			for i, c := range name {
-				if c == 0 {
-					name = name[:i]
-					break
-				}
-			}
-			if s := string(name); s != "." && s != ".." {
-				out = append(out, protocol.Dirent{
-					Ino:  binary.LittleEndian.Uint64(b[0:]),
-					Off:  int64(binary.LittleEndian.Uint64(b[8:])),
-					Type: b[18],
-					Name: s,
-				})
-			}
-			b = b[reclen:]
-		}
+		out = append(out, protocol.Dirent{
+			Ino:  binary.LittleEndian.Uint64(b[0:]),
+			Off:  int64(binary.LittleEndian.Uint64(b[8:])),
+			Type: b[18],
+			Name: string(name),
+		})
+		b = b[reclen:]
 	}
 	return out, nil
 }

@@ -56,8 +56,9 @@
 //	SetAttr   handle, mask (STATX_MODE, UID, GID, SIZE, ATIME, MTIME) and
 //	          values → attributes after the change. A symbolic link's mode
 //	          and times cannot be changed (ignored, as Linux does for mode).
-//	Getdents  handle, offset, size → entries from offset, at most size
-//	          bytes of names; offsets are the host's d_off cookies.
+//	Getdents  handle, offset, size → entries from offset ("." and ".."
+//	          included), at most about size bytes; offsets are the host's
+//	          d_off cookies, 0 the start; no entries means the end.
 //	StatFS    handle → file system statistics
 //	Close     handles → nothing; unknown handles are ignored.
 //
