@@ -245,6 +245,7 @@ func (vfs *VirtualFilesystem) NewAnonVirtualDentry(name string, inode Inode) Vir
 		inode = &anonInode{typ: 0, mode: 0o600, ino: vfs.NewAnonInodeNumber(), name: name}
 	}
 	d := vfs.anonMount.fs.newDentry(inode, nil, name)
+	d.fixed = true
 	d.refs.Store(1)
 	vfs.anonMount.IncRef()
 	return VirtualDentry{mount: vfs.anonMount, dentry: d}

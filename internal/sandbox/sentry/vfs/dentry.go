@@ -24,6 +24,11 @@ type Dentry struct {
 	mounts atomic.Int32
 	// dead is set when the name was unlinked, removed or replaced.
 	dead atomic.Bool
+	// fixed marks a dentry that never has a parent and is never renamed:
+	// a file system's root or an anonymous file. Reading its parent and
+	// name, and destroying it, need no lock, so file systems may use such
+	// dentries while the VFS holds renameMu (overlay's layer listings).
+	fixed bool
 
 	// parent and name are guarded by the VirtualFilesystem's renameMu.
 	// parent is nil for a file system root and an anonymous dentry.
@@ -68,6 +73,9 @@ func (d *Dentry) IsDead() bool { return d.dead.Load() }
 
 // Name returns the dentry's current name in its parent ("" for a root).
 func (d *Dentry) Name() string {
+	if d.fixed {
+		return d.name
+	}
 	d.fs.vfs.renameMu.RLock()
 	defer d.fs.vfs.renameMu.RUnlock()
 	return d.name
@@ -77,6 +85,9 @@ func (d *Dentry) Name() string {
 // system, or the dentry's own inode for a root (as ".." of a root is
 // itself). Directory listings use it for "..".
 func (d *Dentry) ParentInode() Inode {
+	if d.fixed {
+		return d.inode
+	}
 	d.fs.vfs.renameMu.RLock()
 	defer d.fs.vfs.renameMu.RUnlock()
 	if d.parent == nil {

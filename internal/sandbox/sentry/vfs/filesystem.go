@@ -89,6 +89,7 @@ func (vfs *VirtualFilesystem) NewFilesystem(impl FilesystemImpl, opts Filesystem
 // the caller; the file system holds another until it is released.
 func (fs *Filesystem) SetRoot(inode Inode) *Dentry {
 	d := fs.newDentry(inode, nil, "")
+	d.fixed = true
 	d.refs.Store(2)
 	fs.root = d
 	return d
@@ -203,16 +204,15 @@ func (fs *Filesystem) evict(ctx context.Context) {
 // tryDestroy destroys d if it has no references; if evict is false, it
 // instead caches d while its parent still names it.
 func (fs *Filesystem) tryDestroy(ctx context.Context, d *Dentry, evict bool) {
-	fs.vfs.renameMu.RLock()
-	p := d.parent
-	if p == nil {
+	if d.fixed {
 		// A file system root (released only by its file system) or an
 		// anonymous dentry: nothing can look it up again, so its count
 		// reaches zero once.
-		fs.vfs.renameMu.RUnlock()
 		d.inode.DecRef(ctx)
 		return
 	}
+	fs.vfs.renameMu.RLock()
+	p := d.parent
 	p.dirMu.Lock()
 	if d.refs.Load() != 0 || d.destroyed {
 		p.dirMu.Unlock()

@@ -13,11 +13,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/podvisor/podvisor/internal/sandbox/abi"
-	goferserver "github.com/podvisor/podvisor/internal/sandbox/gofer"
-	"github.com/podvisor/podvisor/internal/sandbox/protocol"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/fsimpl/gofer"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/memmap"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/vfs"
+	"github.com/podvisor/podvisor/internal/testutil/gofertest"
 	"github.com/podvisor/podvisor/internal/testutil/memfile"
 )
 
@@ -36,23 +35,8 @@ type env struct {
 // of a VFS, as boot does with a Gofer process.
 func newEnv(t *testing.T, dir string, readOnly bool, maxCached int) *env {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cs, gs, err := protocol.NewSocketPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		done <- goferserver.Run(ctx, goferserver.Config{Mounts: []goferserver.MountConfig{{HostPath: dir, ReadOnly: readOnly}}}, gs)
-	}()
-	conn, err := protocol.FileConn(cs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := protocol.NewClient(ctx, conn, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx := context.Background()
+	client := gofertest.Serve(t, dir, readOnly)
 	mf := memfile.New(t, 64<<20)
 	v := vfs.New(vfs.Config{})
 	fs, rd, err := gofer.New(ctx, v, gofer.Options{Client: client, MemoryFile: mf, MaxCachedDentries: maxCached})
@@ -64,10 +48,6 @@ func newEnv(t *testing.T, dir string, readOnly bool, maxCached int) *env {
 	t.Cleanup(func() {
 		e.rootVD.DecRef(ctx)
 		ns.DecRef(ctx) // releases the file system, which closes the client
-		if err := <-done; err != nil {
-			t.Errorf("gofer: %v", err)
-		}
-		cancel()
 	})
 	return e
 }

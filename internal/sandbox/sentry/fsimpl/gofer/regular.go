@@ -431,3 +431,13 @@ func (i *inode) dropCache() {
 		delete(i.pages, idx)
 	}
 }
+
+// ReadAt reads the file's bytes at off into p, for a file system that
+// copies this file (overlay copy-up); 0 at the end.
+func (i *inode) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	if i.typ != unix.S_IFREG {
+		return 0, abi.EINVAL
+	}
+	n, err := i.read(ctx, &vfs.BytesDst{Buf: p}, off)
+	return int(n), err
+}

@@ -376,3 +376,17 @@ func (fd *regularFD) Seek(ctx context.Context, offset int64, whence int32) (int6
 func (fd *regularFD) ConfigureMMap(ctx context.Context, opts *memmap.MMapOpts) error {
 	return vfs.GenericConfigureMMap(&fd.vfsfd, fd.file, opts)
 }
+
+// ReadAt reads the file's bytes at off into p, for a file system that
+// copies this file (overlay copy-up); it returns io.EOF-free counts: 0
+// at the end.
+func (f *regularFile) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	n, err := f.read(&vfs.BytesDst{Buf: p}, off)
+	return int(n), err
+}
+
+// WriteAt writes p into the file at off (overlay copy-up).
+func (f *regularFile) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
+	n, _, err := f.write(&vfs.BytesSrc{Buf: p}, off, false)
+	return int(n), err
+}
