@@ -44,8 +44,8 @@ func (vfs *VirtualFilesystem) resolveParent(ctx context.Context, creds *Credenti
 	return r, last, trailing, nil
 }
 
-// checkCreate checks that creds may add or remove names in the directory
-// parent, which is not dead.
+// checkDirWrite checks that creds may add or remove names in the
+// directory parent.
 func checkDirWrite(ctx context.Context, creds *Credentials, parent VirtualDentry) error {
 	if !parent.dentry.IsDir() {
 		return abi.ENOTDIR

@@ -13,7 +13,9 @@ const oTmpfile = unix.O_TMPFILE &^ unix.O_DIRECTORY
 
 // OpenAt opens (and with O_CREAT maybe creates) the file pop names
 // (open(2), openat(2)). The result carries one reference for the caller.
-// O_TMPFILE is not supported (EOPNOTSUPP).
+// A final symbolic link is followed unless O_NOFOLLOW is set
+// (pop.FollowFinalSymlink is not used). O_TMPFILE is not supported
+// (EOPNOTSUPP).
 func (vfs *VirtualFilesystem) OpenAt(ctx context.Context, creds *Credentials, pop *PathOperation, opts *OpenOptions) (*FileDescription, error) {
 	flags := opts.Flags
 	if flags&oTmpfile != 0 {
@@ -31,7 +33,7 @@ func (vfs *VirtualFilesystem) OpenAt(ctx context.Context, creds *Credentials, po
 	defer r.release(ctx)
 	follow := flags&unix.O_NOFOLLOW == 0
 	if flags&unix.O_CREAT == 0 {
-		if _, _, err := r.walk(ctx, pop.Path, false, pop.FollowFinalSymlink && follow); err != nil {
+		if _, _, err := r.walk(ctx, pop.Path, false, follow); err != nil {
 			return nil, err
 		}
 		return vfs.openResolved(ctx, creds, r.take(), &o, false)
