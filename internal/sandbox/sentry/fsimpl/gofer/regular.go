@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/podvisor/podvisor/internal/sandbox/abi"
+	"github.com/podvisor/podvisor/internal/sandbox/sentry/fsimpl/tmpfs"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/memmap"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/vfs"
 )
@@ -408,12 +409,14 @@ func (i *inode) truncateCache(size uint64) {
 	i.mappings.Invalidate(memmap.MappableRange{Start: keep, End: ^uint64(0) &^ (abi.PageSize - 1)}, memmap.InvalidateOpts{})
 	i.cacheMu.Lock()
 	defer i.cacheMu.Unlock()
+	var freed []memmap.FileRange
 	for idx, fr := range i.pages {
 		if idx*abi.PageSize >= keep {
-			i.fs.mf.DecRef(fr)
+			freed = append(freed, fr)
 			delete(i.pages, idx)
 		}
 	}
+	tmpfs.DecRefPages(i.fs.mf, freed)
 	if off := size % abi.PageSize; off != 0 {
 		if fr, ok := i.pages[size/abi.PageSize]; ok {
 			clear(i.fs.mf.Bytes(fr)[off:])
@@ -426,10 +429,12 @@ func (i *inode) truncateCache(size uint64) {
 func (i *inode) dropCache() {
 	i.cacheMu.Lock()
 	defer i.cacheMu.Unlock()
-	for idx, fr := range i.pages {
-		i.fs.mf.DecRef(fr)
-		delete(i.pages, idx)
+	freed := make([]memmap.FileRange, 0, len(i.pages))
+	for _, fr := range i.pages {
+		freed = append(freed, fr)
 	}
+	clear(i.pages)
+	tmpfs.DecRefPages(i.fs.mf, freed)
 }
 
 // ReadAt reads the file's bytes at off into p, for a file system that
