@@ -39,6 +39,9 @@ type Dentry struct {
 	dirMu sync.Mutex
 	// children is guarded by dirMu; it caches looked-up names.
 	children map[string]*Dentry
+	// negative is guarded by dirMu: names known to be absent, for file
+	// systems with FilesystemOptions.NegativeDentries.
+	negative map[string]struct{}
 	// cached (the parent's children holds this dentry) and destroyed are
 	// guarded by the parent's dirMu.
 	cached    bool
@@ -139,6 +142,7 @@ func (d *Dentry) insertChildLocked(inode Inode, name string) *Dentry {
 		d.children = make(map[string]*Dentry)
 	}
 	d.children[name] = c
+	delete(d.negative, name)
 	// The child pins its parent.
 	d.refs.Add(1)
 	return c
@@ -181,15 +185,34 @@ func (d *Dentry) lookupChildLocked(ctx context.Context, name string) (*Dentry, e
 	if d.dead.Load() {
 		return nil, abi.ENOENT
 	}
+	if _, ok := d.negative[name]; ok {
+		return nil, abi.ENOENT
+	}
 	dir, ok := d.inode.(DirInode)
 	if !ok {
 		return nil, abi.ENOTDIR
 	}
 	inode, err := dir.Lookup(ctx, name)
+	if err == abi.ENOENT && d.fs.negative {
+		d.addNegativeLocked(name)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return d.insertChildLocked(inode, name), nil
+}
+
+// maxNegative bounds a directory's negative entries; past it they are
+// forgotten all at once.
+const maxNegative = 256
+
+// addNegativeLocked remembers that name is absent.
+// Preconditions: d.dirMu is held.
+func (d *Dentry) addNegativeLocked(name string) {
+	if d.negative == nil || len(d.negative) >= maxNegative {
+		d.negative = make(map[string]struct{})
+	}
+	d.negative[name] = struct{}{}
 }
 
 // getChild is lookupChildLocked with the locking done.

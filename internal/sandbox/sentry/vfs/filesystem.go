@@ -49,6 +49,10 @@ type FilesystemOptions struct {
 	// beyond it the least recently used are evicted (their Inode's DecRef
 	// is called). 0 keeps every dentry cached.
 	MaxCachedDentries int
+	// NegativeDentries caches names a lookup did not find, so repeated
+	// misses (a shell searching $PATH) cost no call into the file system.
+	// Only for file systems whose names change through the VFS alone.
+	NegativeDentries bool
 }
 
 // Filesystem is one file system instance, mounted zero or more times.
@@ -57,6 +61,7 @@ type Filesystem struct {
 	impl      FilesystemImpl
 	devMinor  uint32
 	maxCached int
+	negative  bool
 	refs      atomic.Int64
 	// root is set by SetRoot, before the file system is used.
 	root *Dentry
@@ -79,6 +84,7 @@ func (vfs *VirtualFilesystem) NewFilesystem(impl FilesystemImpl, opts Filesystem
 		impl:      impl,
 		devMinor:  vfs.allocDevMinor(),
 		maxCached: opts.MaxCachedDentries,
+		negative:  opts.NegativeDentries,
 	}
 	fs.refs.Store(1)
 	return fs

@@ -465,6 +465,7 @@ func (vfs *VirtualFilesystem) renameLocked(ctx context.Context, creds *Credentia
 		if flags&unix.RENAME_EXCHANGE != 0 {
 			replaced.parent, replaced.name = op, oldName
 			op.children[oldName] = replaced
+			delete(op.negative, oldName)
 		} else {
 			// The replaced dentry keeps its pin on np until it is
 			// destroyed.
@@ -477,6 +478,7 @@ func (vfs *VirtualFilesystem) renameLocked(ctx context.Context, creds *Credentia
 		np.children = make(map[string]*Dentry)
 	}
 	np.children[newName] = renamed
+	delete(np.negative, newName)
 	if op != np {
 		// Pins move with the children.
 		np.refs.Add(1)

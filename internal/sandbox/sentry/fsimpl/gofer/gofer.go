@@ -6,8 +6,10 @@
 // name, evicted in LRU order beyond Options.MaxCachedDentries.
 //
 // The Sentry is assumed to be the only writer of the tree (as gVisor's
-// default "exclusive" mode): attributes are cached and refreshed from the
-// host descriptor of an open file, or after the Sentry's own changes.
+// default "exclusive" mode): names found and not found, and attributes,
+// are cached; attributes are refreshed from the host descriptor of an
+// open file, or after the Sentry's own changes. Options.Shared turns the
+// caching of absent names off for trees the host also writes.
 //
 // # Memory mappings
 //
@@ -58,6 +60,11 @@ type Options struct {
 	// MaxCachedDentries bounds unused cached names (and so the Gofer
 	// handles held); DefaultMaxCachedDentries if zero.
 	MaxCachedDentries int
+	// Shared marks a tree others change too (a volume the host also
+	// writes): names not found are looked up again each time instead of
+	// being remembered as absent. Attributes and found names are still
+	// cached.
+	Shared bool
 }
 
 // filesystem is one Gofer-backed tree.
@@ -91,7 +98,7 @@ func New(ctx context.Context, vfsObj *vfs.VirtualFilesystem, opts Options) (*vfs
 		max = DefaultMaxCachedDentries
 	}
 	fs := &filesystem{client: opts.Client, mf: opts.MemoryFile}
-	fs.vfsfs = vfsObj.NewFilesystem(fs, vfs.FilesystemOptions{MaxCachedDentries: max})
+	fs.vfsfs = vfsObj.NewFilesystem(fs, vfs.FilesystemOptions{MaxCachedDentries: max, NegativeDentries: !opts.Shared})
 	rootInode := fs.newInode(root)
 	return fs.vfsfs, fs.vfsfs.SetRoot(rootInode), nil
 }

@@ -34,12 +34,17 @@ type env struct {
 // newEnv serves dir with a Gofer in a goroutine and mounts it as the root
 // of a VFS, as boot does with a Gofer process.
 func newEnv(t *testing.T, dir string, readOnly bool, maxCached int) *env {
+	return newEnvOpts(t, dir, readOnly, gofer.Options{MaxCachedDentries: maxCached})
+}
+
+func newEnvOpts(t *testing.T, dir string, readOnly bool, opts gofer.Options) *env {
 	t.Helper()
 	ctx := context.Background()
-	client := gofertest.Serve(t, dir, readOnly)
+	opts.Client = gofertest.Serve(t, dir, readOnly)
 	mf := memfile.New(t, 64<<20)
+	opts.MemoryFile = mf
 	v := vfs.New(vfs.Config{})
-	fs, rd, err := gofer.New(ctx, v, gofer.Options{Client: client, MemoryFile: mf, MaxCachedDentries: maxCached})
+	fs, rd, err := gofer.New(ctx, v, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,5 +396,36 @@ func TestMMap(t *testing.T) {
 	// Past the end of the file: SIGBUS.
 	if _, err := m.Translate(e.ctx, memmap.MappableRange{Start: 2 * abi.PageSize, End: 3 * abi.PageSize}, memmap.MappableRange{Start: 0, End: 3 * abi.PageSize}, memmap.Read); !errors.Is(err, memmap.ErrBeyondEOF) {
 		t.Errorf("translate past EOF: %v", err)
+	}
+}
+
+// TestNegativeCache checks that absent names are remembered in an
+// exclusive tree, and looked up again in a shared one.
+func TestNegativeCache(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		shared bool
+		want   abi.Errno
+	}{
+		{name: "exclusive", want: abi.ENOENT},
+		{name: "shared", shared: true, want: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := hostTree(t, map[string]string{"bin/": ""}, nil)
+			e := newEnvOpts(t, dir, false, gofer.Options{Shared: tc.shared})
+			if _, err := e.read("/bin/tool"); errnoOf(err) != abi.ENOENT {
+				t.Fatalf("first lookup: %v", err)
+			}
+			// The host adds the file behind the Sentry's back.
+			os.WriteFile(filepath.Join(dir, "bin/tool"), []byte("x"), 0o755)
+			if _, err := e.read("/bin/tool"); errnoOf(err) != tc.want {
+				t.Errorf("second lookup: %v, want %v", err, tc.want)
+			}
+			// A name the Sentry creates is found either way.
+			e.write("/bin/made", "y")
+			if got, err := e.read("/bin/made"); err != nil || got != "y" {
+				t.Errorf("created file: %q, %v", got, err)
+			}
+		})
 	}
 }
