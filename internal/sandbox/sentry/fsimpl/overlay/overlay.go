@@ -75,7 +75,7 @@ func New(ctx context.Context, vfsObj *vfs.VirtualFilesystem, mf memmap.MemoryFil
 	}
 	upperFS, upperRoot := tmpfs.New(vfsObj, mf, tmpfs.Options{Mode: st.Mode & 0o7777, UID: st.UID, GID: st.GID, MaxSize: maxSize})
 	fs := &filesystem{lowerFS: lowerFS, lowerRoot: lowerRoot, upperFS: upperFS, upperRoot: upperRoot, opaque: make(map[vfs.Inode]bool)}
-	fs.vfsfs = vfsObj.NewFilesystem(fs, vfs.FilesystemOptions{MaxCachedDentries: DefaultMaxCachedDentries})
+	fs.vfsfs = vfsObj.NewFilesystem(fs, vfs.FilesystemOptions{MaxCachedDentries: DefaultMaxCachedDentries, NegativeDentries: true})
 	root := &inode{fs: fs, typ: abi.S_IFDIR, upper: upperRoot.Inode(), lower: lowerRoot.Inode()}
 	// The root's layers are held by the dentries above, not by the inode.
 	root.borrowed = true
