@@ -13,8 +13,8 @@
 //
 // # Entry point
 //
-// The host side (`visor gofer`) runs, in a process started in a new mount
-// namespace (CLONE_NEWNS) as root:
+// `visor gofer`, started as root in new mount (and pid, ipc, uts, net)
+// namespaces, calls Main with its bootconfig.GoferConfig, which does:
 //
 //	g, err := gofer.Open(gofer.Config{Mounts: mounts, Logger: logger})
 //	err = g.Confine(gofer.ConfineOptions{Root: mounts[0].HostPath})
@@ -42,12 +42,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/podvisor/podvisor/internal/sandbox/bootconfig"
 	"github.com/podvisor/podvisor/internal/sandbox/protocol"
 )
 
 // MountConfig is one tree the Gofer serves.
 type MountConfig struct {
-	// HostPath is the directory served, as the Gofer sees it at Open.
+	// HostPath is the directory (or, for a bind mount of one file, the
+	// regular file) served, as the Gofer sees it at Open.
 	HostPath string
 	// ReadOnly refuses every change (EROFS).
 	ReadOnly bool
@@ -94,12 +96,21 @@ func Open(cfg Config) (*Gofer, error) {
 	}
 	g.procFD = procFD
 	for _, m := range cfg.Mounts {
-		fd, err := unix.Open(m.HostPath, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		fd, err := unix.Open(m.HostPath, unix.O_PATH|unix.O_CLOEXEC, 0)
 		if err != nil {
 			g.Close()
-			return nil, fmt.Errorf("opening the served directory %s: %w", m.HostPath, err)
+			return nil, fmt.Errorf("opening the served tree %s: %w", m.HostPath, err)
 		}
 		g.roots = append(g.roots, root{fd: fd, readOnly: m.ReadOnly, path: m.HostPath})
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			g.Close()
+			return nil, fmt.Errorf("opening the served tree %s: %w", m.HostPath, err)
+		}
+		if t := st.Mode & unix.S_IFMT; t != unix.S_IFDIR && t != unix.S_IFREG {
+			g.Close()
+			return nil, fmt.Errorf("serving %s: not a directory or a regular file", m.HostPath)
+		}
 	}
 	// Modes of new files come from the Sentry, exactly.
 	unix.Umask(0)
@@ -157,6 +168,39 @@ func (g *Gofer) Serve(ctx context.Context, conns []*os.File) error {
 	wg.Wait()
 	g.logger.Info("gofer done")
 	return errors.Join(errs...)
+}
+
+// Main is `visor gofer` once its configuration is read: it opens the
+// rootfs and the bind mounts' sources, confines itself to the rootfs
+// (read-only if asked) and serves cfg.FDs.Sockets — Sockets[0] the root,
+// Sockets[i+1] Mounts[i] — until the Sentry closes them all.
+func Main(ctx context.Context, cfg *bootconfig.GoferConfig, logger *slog.Logger) error {
+	if len(cfg.FDs.Sockets) != len(cfg.Mounts)+1 {
+		return fmt.Errorf("gofer config: %d sockets for %d trees", len(cfg.FDs.Sockets), len(cfg.Mounts)+1)
+	}
+	mounts := []MountConfig{{HostPath: cfg.Root, ReadOnly: cfg.ReadonlyRoot}}
+	for _, m := range cfg.Mounts {
+		mounts = append(mounts, MountConfig{HostPath: m.Source, ReadOnly: m.Readonly})
+	}
+	conns := make([]*os.File, len(cfg.FDs.Sockets))
+	for i, fd := range cfg.FDs.Sockets {
+		conns[i] = os.NewFile(uintptr(fd), fmt.Sprintf("gofer-socket-%d", i))
+	}
+	g, err := Open(Config{Mounts: mounts, Logger: logger})
+	if err != nil {
+		for _, c := range conns {
+			c.Close()
+		}
+		return err
+	}
+	if err := g.Confine(ConfineOptions{Root: cfg.Root, ReadOnlyRoot: cfg.ReadonlyRoot}); err != nil {
+		g.Close()
+		for _, c := range conns {
+			c.Close()
+		}
+		return err
+	}
+	return g.Serve(ctx, conns)
 }
 
 // Run opens cfg's trees and serves conns without confinement (see the

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
+	"github.com/podvisor/podvisor/internal/sandbox/bootconfig"
 	"github.com/podvisor/podvisor/internal/sandbox/protocol"
 )
 
@@ -362,5 +363,40 @@ func TestSwapRace(t *testing.T) {
 			hs[j] = in.Handle
 		}
 		c.CloseHandles(ctx, hs...)
+	}
+}
+
+// TestFileMount serves a single regular file, as a bind mount of a file
+// (/etc/resolv.conf) is served.
+func TestFileMount(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(f, []byte("nameserver 10.0.0.10\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := serve(t, MountConfig{HostPath: f})[0]
+	ctx := context.Background()
+	root, err := c.Attach(ctx)
+	if err != nil || root.Stat.Mode&unix.S_IFMT != unix.S_IFREG {
+		t.Fatalf("attach = %+v, %v", root, err)
+	}
+	fd, err := c.Open(ctx, root.Handle, unix.O_RDONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readFD(t, fd); got != "nameserver 10.0.0.10\n" {
+		t.Errorf("read %q", got)
+	}
+	if _, err := c.Walk(ctx, root.Handle, []string{"x"}); !errors.Is(err, unix.ENOTDIR) {
+		t.Errorf("walk from a file root: %v, want ENOTDIR", err)
+	}
+	if _, err := Open(Config{Mounts: []MountConfig{{HostPath: "/dev/null"}}}); err == nil {
+		t.Error("serving a device was accepted")
+	}
+}
+
+func TestMainChecksConfig(t *testing.T) {
+	cfg := &bootconfig.GoferConfig{Root: t.TempDir(), Mounts: []bootconfig.GoferMount{{Source: t.TempDir()}}, FDs: bootconfig.GoferFDs{Sockets: []int{3}}}
+	if err := Main(context.Background(), cfg, nil); err == nil {
+		t.Error("Main accepted one socket for two trees")
 	}
 }

@@ -151,8 +151,10 @@ func (h *handler) checkWritable() error {
 }
 
 // Attach implements protocol.Handler.Attach.
+// The root may be a directory or, for a bind mount of one file, a
+// regular file.
 func (h *handler) Attach() (protocol.Inode, error) {
-	fd, err := unix.Openat(h.rootFD, ".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.FcntlInt(uintptr(h.rootFD), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return protocol.Inode{}, err
 	}

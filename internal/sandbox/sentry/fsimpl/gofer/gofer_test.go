@@ -429,3 +429,34 @@ func TestNegativeCache(t *testing.T) {
 		})
 	}
 }
+
+// TestFileBindMount mounts a Gofer serving one file over a file of the
+// root, as a bind mount of /etc/resolv.conf is.
+func TestFileBindMount(t *testing.T) {
+	dir := hostTree(t, map[string]string{"etc/resolv.conf": "from the image\n"}, nil)
+	e := newEnv(t, dir, false, 0)
+	f := filepath.Join(t.TempDir(), "resolv.conf")
+	os.WriteFile(f, []byte("nameserver 10.0.0.10\n"), 0o644)
+	mf := memfile.New(t, 1<<20)
+	fs, rd, err := gofer.New(e.ctx, e.vfs, gofer.Options{Client: gofertest.Serve(t, f, true), MemoryFile: mf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mnt, err := e.vfs.ConnectMountAt(e.ctx, root, fs, rd, f, e.pop("/etc/resolv.conf"), vfs.MountFlags{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("mounting a file on a file: %v", err)
+	}
+	_ = mnt
+	if got, err := e.read("/etc/resolv.conf"); err != nil || got != "nameserver 10.0.0.10\n" {
+		t.Errorf("read through the file mount: %q, %v", got, err)
+	}
+	if _, err := e.open("/etc/resolv.conf", abi.O_WRONLY); errnoOf(err) != abi.EROFS {
+		t.Errorf("write to a read-only file mount: %v, want EROFS", err)
+	}
+	if err := e.vfs.UmountAt(e.ctx, root, e.pop("/etc/resolv.conf")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := e.read("/etc/resolv.conf"); got != "from the image\n" {
+		t.Errorf("after umount: %q", got)
+	}
+}
