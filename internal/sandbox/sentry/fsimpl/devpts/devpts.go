@@ -210,11 +210,12 @@ func (fd *rootFD) IterDirents(ctx context.Context, cb vfs.IterDirentsCallback) e
 func (fd *rootFD) Seek(ctx context.Context, offset int64, whence int32) (int64, error) {
 	fd.mu.Lock()
 	defer fd.mu.Unlock()
-	if whence != abi.SEEK_SET || offset < 0 {
-		return 0, abi.EINVAL
+	off, err := vfs.DirSeekOffset(fd.off, offset, whence)
+	if err != nil {
+		return 0, err
 	}
-	fd.off = offset
-	return offset, nil
+	fd.off = off
+	return off, nil
 }
 
 // ptmxInode is /dev/pts/ptmx: opening it makes a terminal.

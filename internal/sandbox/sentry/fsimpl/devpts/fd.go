@@ -115,21 +115,30 @@ func (fd *masterFD) Read(ctx context.Context, dst vfs.Dst, opts vfs.ReadOptions)
 // the line discipline.
 func (fd *masterFD) Write(ctx context.Context, src vfs.Src, opts vfs.WriteOptions) (int64, error) {
 	t := fd.t
+	return t.write(src, func() (int64, error) {
+		return int64(maxInput - len(t.in) - len(t.edit)), nil
+	}, t.inputLocked)
+}
+
+// write moves src into the terminal in pieces: room returns how many
+// bytes may go in now (0: would block) or an error, process takes them.
+// Both run with t.mu held.
+func (t *Terminal) write(src vfs.Src, room func() (int64, error), process func([]byte, *pending) int) (int64, error) {
 	var done int64
 	for src.NumBytes() > 0 {
 		t.mu.Lock()
-		avail := int64(maxInput - len(t.in) - len(t.edit))
-		if avail <= 0 {
+		avail, err := room()
+		if err == nil && avail <= 0 {
+			err = abi.EAGAIN
+		}
+		if err != nil {
 			t.mu.Unlock()
-			if done > 0 {
-				return done, abi.EAGAIN
-			}
-			return 0, abi.EAGAIN
+			return done, err
 		}
 		buf := make([]byte, min(avail, src.NumBytes(), 4096))
 		n, err := src.CopyIn(buf)
 		var p pending
-		t.inputLocked(buf[:n], &p)
+		process(buf[:n], &p)
 		t.mu.Unlock()
 		t.finish(&p)
 		done += int64(n)
@@ -235,34 +244,13 @@ func (fd *slaveFD) Read(ctx context.Context, dst vfs.Dst, opts vfs.ReadOptions) 
 // Write implements vfs.FileDescriptionImpl.Write: output, processed.
 func (fd *slaveFD) Write(ctx context.Context, src vfs.Src, opts vfs.WriteOptions) (int64, error) {
 	t := fd.t
-	var done int64
-	for src.NumBytes() > 0 {
-		t.mu.Lock()
+	return t.write(src, func() (int64, error) {
 		if t.masters == 0 {
-			t.mu.Unlock()
-			return done, abi.EIO
+			return 0, abi.EIO
 		}
 		// Each byte may become two (NL to CR NL).
-		avail := int64(maxOutput-len(t.out)) / 2
-		if avail <= 0 {
-			t.mu.Unlock()
-			return done, abi.EAGAIN
-		}
-		buf := make([]byte, min(avail, src.NumBytes(), 4096))
-		n, err := src.CopyIn(buf)
-		var p pending
-		t.outputLocked(buf[:n], &p)
-		t.mu.Unlock()
-		t.finish(&p)
-		done += int64(n)
-		if err != nil {
-			if done > 0 {
-				return done, nil
-			}
-			return 0, err
-		}
-	}
-	return done, nil
+		return int64(maxOutput-len(t.out)) / 2, nil
+	}, t.outputLocked)
 }
 
 // Readiness implements vfs.FileDescriptionImpl.Readiness.
