@@ -12,6 +12,7 @@ import (
 
 	"github.com/podvisor/podvisor/internal/bench/auth"
 	"github.com/podvisor/podvisor/internal/bench/files"
+	"github.com/podvisor/podvisor/internal/bench/node"
 	"github.com/podvisor/podvisor/internal/bench/report"
 	"github.com/podvisor/podvisor/internal/bench/schema"
 )
@@ -29,6 +30,7 @@ func suites() []suite {
 		{name: "auth", run: auth.Run},
 		{name: "files", run: files.Run},
 		{name: "schema", run: schema.Run},
+		{name: "node", run: node.Run},
 	}
 }
 
