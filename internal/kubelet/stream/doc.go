@@ -30,8 +30,9 @@
 // nodes/metrics, nodes/log), as Kubernetes' webhook authorization does.
 // Anonymous requests get 401, denied ones 403.
 //
-// The kubelet owns its pods: it gives the server a Pods (which pods run,
-// which runtime container is a pod's container now and before its last
-// restart, where a pod's network namespace is) and the Runtime that runs
-// them (*oci.Runtime). Only the agent wiring and tests import this package.
+// The kubelet owns its pods: it gives the server its PodLookup (which pods
+// run, which runtime container is a pod's container now and before its
+// last restart, where a pod's network namespace is) and the Runtime that
+// runs them (*oci.Runtime). Only the agent wiring, tests and benchmarks
+// import this package.
 package stream
