@@ -331,4 +331,3 @@ func writeStatus(w http.ResponseWriter, err error) {
 	w.WriteHeader(int(st.Code))
 	w.Write(b)
 }
-
