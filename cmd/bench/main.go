@@ -15,6 +15,7 @@ import (
 	"github.com/podvisor/podvisor/internal/bench/node"
 	"github.com/podvisor/podvisor/internal/bench/report"
 	"github.com/podvisor/podvisor/internal/bench/schema"
+	"github.com/podvisor/podvisor/internal/bench/streams"
 )
 
 // suite is one benchmark topic. Run returns its tables or an error that
@@ -31,6 +32,7 @@ func suites() []suite {
 		{name: "files", run: files.Run},
 		{name: "schema", run: schema.Run},
 		{name: "node", run: node.Run},
+		{name: "streams", run: streams.Run},
 	}
 }
 
