@@ -209,4 +209,3 @@ func TestCacheWatchOutsideWindow(t *testing.T) {
 		t.Errorf("watch from compacted revision: got %v %v, want Error wrapping ErrGone", ev.Type, ev.Err)
 	}
 }
-
