@@ -45,8 +45,11 @@ type Entry struct {
 	Labels labels.Set
 	Fields fields.Set
 
-	memo atomic.Pointer[[]byte]
+	memo [NumMemoSlots]atomic.Pointer[[]byte]
 }
+
+// NumMemoSlots is how many encodings of an object an Entry can memoize.
+const NumMemoSlots = 2
 
 // NewEntry builds an Entry, computing the object's attributes with attrs.
 func NewEntry(key string, obj runtime.Object, rev int64, attrs AttrFunc) (*Entry, error) {
@@ -62,17 +65,18 @@ func NewEntry(key string, obj runtime.Object, rev int64, attrs AttrFunc) (*Entry
 }
 
 // Encoded returns the entry's object encoded by encode, calling encode only
-// the first time: the API server memoizes its JSON here so that an object
-// listed or watched many times is encoded once. Every caller must pass the
-// same encoding.
-func (e *Entry) Encoded(encode func(runtime.Object) ([]byte, error)) ([]byte, error) {
-	if p := e.memo.Load(); p != nil {
+// the first time for a slot: the API server memoizes its JSON and protobuf
+// encodings here so that an object listed or watched many times is encoded
+// once per form. Every caller of a slot must pass the same encoding; slot
+// is below NumMemoSlots. The result is shared: do not change it.
+func (e *Entry) Encoded(slot int, encode func(runtime.Object) ([]byte, error)) ([]byte, error) {
+	if p := e.memo[slot].Load(); p != nil {
 		return *p, nil
 	}
 	b, err := encode(e.Obj)
 	if err != nil {
 		return nil, err
 	}
-	e.memo.Store(&b)
+	e.memo[slot].Store(&b)
 	return b, nil
 }

@@ -92,7 +92,9 @@ type Preconditions struct {
 	ResourceVersion *string
 }
 
-func (p *Preconditions) check(key string, obj runtime.Object) error {
+// Check returns an error wrapping ErrConflict if p does not hold on obj;
+// a nil p always holds.
+func (p *Preconditions) Check(key string, obj runtime.Object) error {
 	if p == nil {
 		return nil
 	}
@@ -317,7 +319,7 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, newObj func() 
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if err := pre.check(key, cur); err != nil {
+		if err := pre.Check(key, cur); err != nil {
 			if fromCache {
 				fromCache = false
 				if err := read(); err != nil {
@@ -437,7 +439,7 @@ func (s *Store) Delete(ctx context.Context, key string, newObj func() runtime.Ob
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		err := pre.check(key, cur)
+		err := pre.Check(key, cur)
 		var side []SideKey
 		if err == nil && check != nil {
 			side, err = check(cur)
