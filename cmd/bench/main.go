@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/podvisor/podvisor/internal/bench/apiserver"
 	"github.com/podvisor/podvisor/internal/bench/report"
 )
 
@@ -22,7 +23,9 @@ type suite struct {
 
 // suites lists every benchmark topic, in the order they are printed.
 func suites() []suite {
-	return []suite{}
+	return []suite{
+		{name: "apiserver", run: apiserver.Run},
+	}
 }
 
 func main() {

@@ -9,7 +9,6 @@ import (
 	"strconv"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
@@ -205,11 +204,11 @@ func (s *Server) encodeProto(r *http.Request, t codec.Target, obj runtime.Object
 }
 
 func partialMetadata(obj runtime.Object) (*metav1.PartialObjectMetadata, error) {
-	m, err := meta.Accessor(obj)
-	if err != nil {
-		return nil, err
+	ma, ok := obj.(metav1.ObjectMetaAccessor)
+	if !ok {
+		return nil, fmt.Errorf("no object metadata in %T", obj)
 	}
-	om, ok := m.(*metav1.ObjectMeta)
+	om, ok := ma.GetObjectMeta().(*metav1.ObjectMeta)
 	if !ok {
 		return nil, fmt.Errorf("no object metadata in %T", obj)
 	}
