@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/podvisor/podvisor/internal/bench/apiserver"
+	"github.com/podvisor/podvisor/internal/bench/auth"
 	"github.com/podvisor/podvisor/internal/bench/report"
 )
 
@@ -25,6 +26,7 @@ type suite struct {
 func suites() []suite {
 	return []suite{
 		{name: "apiserver", run: apiserver.Run},
+		{name: "auth", run: auth.Run},
 	}
 }
 

@@ -51,26 +51,32 @@ func under(path, prefix string) bool {
 }
 
 // sentryLayers is the Sentry's layer order, bottom first: a package in one
-// layer may import packages of its own layer and the layers before it only.
+// layer may import packages of its own layer and the layers below it only.
+// File systems live in sentry/fsimpl/<fs>: most sit at the vfs layer, but
+// proc and sys show kernel state, so they sit above the kernel.
 var sentryLayers = [][]string{
-	{"internal/sandbox/abi", "internal/sandbox/sentry/memmap"},
+	{"internal/sandbox/abi", "internal/sandbox/sentry/memmap", "internal/sandbox/seccomp"},
 	{"internal/sandbox/sentry/platform"},
 	{"internal/sandbox/sentry/mm"},
-	{"internal/sandbox/sentry/vfs"},
-	{"internal/sandbox/sentry/kernel"},
-	{"internal/sandbox/sentry/net"},
+	{"internal/sandbox/sentry/vfs", "internal/sandbox/sentry/fsimpl"},
+	{"internal/sandbox/sentry/loader", "internal/sandbox/sentry/kernel"},
+	{"internal/sandbox/sentry/fsimpl/proc", "internal/sandbox/sentry/fsimpl/sys", "internal/sandbox/sentry/net"},
 	{"internal/sandbox/sentry/syscalls"},
+	{"internal/sandbox/boot"},
 }
 
+// sentryLayer returns the layer of path, or -1 if it is not in the Sentry.
+// The most specific prefix wins (fsimpl/proc over fsimpl).
 func sentryLayer(path string) int {
-	for i, layer := range sentryLayers {
-		for _, prefix := range layer {
-			if under(path, prefix) {
-				return i
+	layer, best := -1, 0
+	for i, l := range sentryLayers {
+		for _, prefix := range l {
+			if under(path, prefix) && len(prefix) > best {
+				layer, best = i, len(prefix)
 			}
 		}
 	}
-	return -1
+	return layer
 }
 
 // orchestrator packages: the control plane and node agent.
@@ -135,7 +141,7 @@ var rules = []rule{
 	func(a, b string) string {
 		la, lb := sentryLayer(a), sentryLayer(b)
 		if la >= 0 && lb > la {
-			return "a sentry layer never imports a layer above it (abi, memmap <- platform <- mm <- vfs <- kernel <- net <- syscalls <- boot)"
+			return "a sentry layer never imports a layer above it (abi, memmap, seccomp <- platform <- mm <- vfs, fsimpl <- loader, kernel <- proc, sys, net <- syscalls <- boot)"
 		}
 		if under(a, "internal/sandbox/abi") && under(b, "internal/sandbox") && !under(b, "internal/sandbox/abi") {
 			return "abi is a leaf"
@@ -151,6 +157,14 @@ var rules = []rule{
 		}
 		if under(b, "internal/agent") && !strings.HasPrefix(a, "cmd/") && !under(a, "internal/agent") && !under(a, "internal/server") && !under(a, "internal/testutil") && !under(a, "internal/bench") && !strings.HasPrefix(a, "cmd/bench") {
 			return "only cmd/ and the server wiring may import the agent wiring"
+		}
+		return ""
+	},
+	func(a, b string) string {
+		if (under(b, "internal/apiserver/authn") || under(b, "internal/apiserver/authz")) &&
+			!under(a, "internal/apiserver") && !under(a, "internal/server") && !under(a, "internal/testutil") &&
+			!under(a, "internal/bench") && !strings.HasPrefix(a, "cmd/bench") {
+			return "authentication and authorization are the apiserver's; components reach them only through the API (TokenReview, SubjectAccessReview)"
 		}
 		return ""
 	},
