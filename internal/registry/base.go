@@ -3,6 +3,7 @@ package registry
 import (
 	"reflect"
 
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -193,3 +194,46 @@ func resetField(obj, old runtime.Object, name string) {
 // resource may not change); the value is shared, so old must not be
 // changed afterwards.
 func KeepField(obj, old runtime.Object, name string) { resetField(obj, old, name) }
+
+// ValidateSelector checks a workload's selector: required, non-empty,
+// parseable, and matching the template's labels.
+func ValidateSelector(sel *metav1.LabelSelector, templateLabels map[string]string, path *field.Path) field.ErrorList {
+	if sel == nil {
+		return field.ErrorList{field.Required(path, "")}
+	}
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		return field.ErrorList{field.Invalid(path, sel, err.Error())}
+	}
+	if s.Empty() {
+		return field.ErrorList{field.Invalid(path, sel, "empty selector is invalid for deployment")}
+	}
+	if !s.Matches(labels.Set(templateLabels)) {
+		return field.ErrorList{field.Invalid(field.NewPath("spec", "template", "metadata", "labels"), templateLabels, "`selector` does not match template `labels`")}
+	}
+	return nil
+}
+
+// SelectorString renders a label selector for a Scale's status.selector.
+func SelectorString(sel *metav1.LabelSelector) string {
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		return ""
+	}
+	return s.String()
+}
+
+// NewScale builds the autoscaling/v1 Scale of a workload.
+func NewScale(m *metav1.ObjectMeta, specReplicas *int32, statusReplicas int32, selector string) *autoscalingv1.Scale {
+	want := int32(1)
+	if specReplicas != nil {
+		want = *specReplicas
+	}
+	return &autoscalingv1.Scale{
+		TypeMeta: metav1.TypeMeta{APIVersion: "autoscaling/v1", Kind: "Scale"},
+		ObjectMeta: metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID,
+			ResourceVersion: m.ResourceVersion, CreationTimestamp: m.CreationTimestamp},
+		Spec:   autoscalingv1.ScaleSpec{Replicas: want},
+		Status: autoscalingv1.ScaleStatus{Replicas: statusReplicas, Selector: selector},
+	}
+}

@@ -53,8 +53,11 @@ func (*Strategy) ReturnDeletedObject() bool { return true }
 // Default implements registry.Strategy.Default with the defaults
 // Kubernetes applies to every pod.
 func (*Strategy) Default(obj runtime.Object) {
-	p := obj.(*corev1.Pod)
-	s := &p.Spec
+	DefaultSpec(&obj.(*corev1.Pod).Spec)
+}
+
+// DefaultSpec applies the pod spec defaults (also to workload templates).
+func DefaultSpec(s *corev1.PodSpec) {
 	if s.RestartPolicy == "" {
 		s.RestartPolicy = corev1.RestartPolicyAlways
 	}
