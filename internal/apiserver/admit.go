@@ -13,6 +13,7 @@ import (
 func (s *Server) admissionChain() admission.Interface {
 	return admission.Chain{
 		&admission.Lifecycle{Namespaces: lookups{s}},
+		rbacEscalation{s},
 	}
 }
 

@@ -8,17 +8,18 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/podvisor/podvisor/internal/apiserver/admission"
 	"github.com/podvisor/podvisor/internal/apiserver/authn"
+	"github.com/podvisor/podvisor/internal/apiserver/authn/impersonation"
 	"github.com/podvisor/podvisor/internal/apiserver/authz"
 	"github.com/podvisor/podvisor/internal/apiserver/codec"
 	"github.com/podvisor/podvisor/internal/apiserver/rest"
@@ -53,28 +54,8 @@ type Config struct {
 	// NamespaceFinalizeInterval is how often terminating namespaces are
 	// checked for emptiness; 0 means 2s.
 	NamespaceFinalizeInterval time.Duration
-}
-
-// TokenIssuer issues service-account tokens (TokenRequest and the
-// projected token volumes that service-account admission adds).
-type TokenIssuer interface {
-	// Issue returns a signed token for the service account, valid for
-	// expirationSeconds, bound to audiences and optionally to an object
-	// (a pod or secret), and its expiry.
-	Issue(ctx context.Context, req TokenIssueRequest) (token string, expires time.Time, err error)
-}
-
-// TokenIssueRequest is what a token is issued for.
-type TokenIssueRequest struct {
-	Namespace, ServiceAccountName string
-	ServiceAccountUID             string
-	Audiences                     []string
-	ExpirationSeconds             int64
-	// BoundKind is "Pod" or "Secret" when the token is bound to an
-	// object; BoundName and BoundUID name it.
-	BoundKind, BoundName, BoundUID string
-	// NodeName and NodeUID: the node of a bound pod.
-	NodeName, NodeUID string
+	// Auth configures authentication and token issuing.
+	Auth AuthConfig
 }
 
 // Proxy serves the subresources that reach a node's kubelet
@@ -88,11 +69,7 @@ type Proxy interface {
 
 // Deps are the server's collaborators.
 type Deps struct {
-	Storage       *storage.Store
-	Authenticator authn.Authenticator
-	Authorizer    authz.Authorizer
-	// Issuer may be nil: TokenRequest then answers 503.
-	Issuer TokenIssuer
+	Storage *storage.Store
 	// Proxy may be nil: proxied subresources then answer 503.
 	Proxy Proxy
 	// Printer renders tables for kubectl; nil or an error falls back to
@@ -126,6 +103,10 @@ type Server struct {
 	// discovery documents, built once in New.
 	disco *discovery
 
+	auth *auth
+	// aggregate nudges the cluster-role aggregation loop.
+	aggregate chan struct{}
+
 	ipAlloc   *ipAllocator
 	portAlloc *portAllocator
 
@@ -147,8 +128,8 @@ type resource struct {
 
 // New builds the server and its stores (not yet started).
 func New(cfg Config, deps Deps) (*Server, error) {
-	if deps.Storage == nil || deps.Authenticator == nil || deps.Authorizer == nil || deps.Log == nil {
-		return nil, errors.New("apiserver: Storage, Authenticator, Authorizer and Log are required")
+	if deps.Storage == nil || deps.Log == nil {
+		return nil, errors.New("apiserver: Storage and Log are required")
 	}
 	if cfg.ServiceCIDR == nil {
 		return nil, errors.New("apiserver: ServiceCIDR is required")
@@ -163,10 +144,13 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{
 		cfg: cfg, deps: deps, log: deps.Log, codecs: codec.New(scheme), printer: deps.Printer,
 		now: deps.Now, resources: map[schema.GroupVersionResource]*resource{},
-		byGR: map[schema.GroupResource]*resource{}, ready: make(chan struct{}),
+		byGR: map[schema.GroupResource]*resource{}, ready: make(chan struct{}), aggregate: make(chan struct{}, 1),
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.auth, err = s.buildAuth(cfg.Auth); err != nil {
+		return nil, err
 	}
 	s.metrics = newMetrics()
 	s.ipAlloc, err = newIPAllocator(cfg.ServiceCIDR, deps.Storage)
@@ -216,8 +200,14 @@ func (s *Server) Start(ctx context.Context, timeout time.Duration) error {
 			return fmt.Errorf("watch cache of %s not loaded within %v", res.info.GroupResource(), timeout)
 		}
 	}
+	if err := s.startAuthFeeds(s.ctx); err != nil {
+		return fmt.Errorf("loading the authorization policy: %w", err)
+	}
 	if err := s.bootstrap(s.ctx); err != nil {
 		return fmt.Errorf("creating built-in objects: %w", err)
+	}
+	if err := s.bootstrapPolicy(s.ctx); err != nil {
+		return fmt.Errorf("creating the default RBAC policy: %w", err)
 	}
 	s.wg.Add(1)
 	go func() {
@@ -271,7 +261,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, ri *requestInfo) {
-	user, ok, err := s.deps.Authenticator.Authenticate(r)
+	user, ok, err := s.auth.authenticator.Authenticate(r)
 	if err != nil || !ok {
 		if anonymousPaths[r.URL.Path] && err == nil {
 			user = &authn.User{Name: "system:anonymous", Groups: []string{"system:unauthenticated"}}
@@ -283,14 +273,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, ri *requestInfo) 
 			return
 		}
 	}
-	if u, err := s.impersonate(r, user); err != nil {
-		s.writeError(w, r, err)
-		return
-	} else {
+	if impersonation.Requested(r.Header) {
+		u, err := impersonation.Impersonate(r.Context(), user, r.Header, s.auth.authorizer)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		impersonation.RemoveHeaders(r.Header)
 		user = u
 	}
 	if !anonymousPaths[r.URL.Path] || user.Name != "system:anonymous" {
-		if err := s.authorize(r.Context(), user, ri); err != nil {
+		if err := s.authorize(r.Context(), user, ri, r); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -316,57 +309,31 @@ func userFrom(ctx context.Context) *authn.User {
 }
 
 // authorize asks the authorizer; denial is 403 with Kubernetes' message.
-func (s *Server) authorize(ctx context.Context, user *authn.User, ri *requestInfo) error {
+func (s *Server) authorize(ctx context.Context, user *authn.User, ri *requestInfo, r *http.Request) error {
 	a := authz.Attributes{
 		User: user, Verb: ri.Verb, ResourceRequest: ri.IsResource, Path: ri.Path,
 		APIGroup: ri.APIGroup, APIVersion: ri.APIVersion, Resource: ri.Resource,
 		Subresource: ri.Subresource, Namespace: ri.Namespace, Name: ri.Name,
 	}
-	if ri.Resource == "namespaces" && ri.Name != "" {
+	if ri.Resource == "namespaces" && ri.APIGroup == "" {
 		// A namespace is cluster-scoped: authorize it as such.
 		a.Namespace = ""
-		if ri.Verb == "create" || ri.Verb == "list" || ri.Verb == "watch" || ri.Verb == "deletecollection" {
-			a.Name = ""
+	}
+	if ri.Verb == "list" || ri.Verb == "watch" || ri.Verb == "deletecollection" {
+		if fs := r.URL.Query().Get("fieldSelector"); fs != "" {
+			if sel, err := fields.ParseSelector(fs); err == nil {
+				a.FieldSelector = sel
+			}
 		}
 	}
-	d, reason, err := s.deps.Authorizer.Authorize(ctx, a)
+	d, reason, err := s.auth.authorizer.Authorize(ctx, a)
 	if d == authz.Allow {
 		return nil
 	}
 	if err != nil {
 		s.log.Debug("authorization error", "err", err)
 	}
-	return forbidden(user, ri, reason)
-}
-
-// forbidden builds the 403 Kubernetes gives.
-func forbidden(user *authn.User, ri *requestInfo, reason string) error {
-	var msg string
-	if !ri.IsResource {
-		msg = fmt.Sprintf("User %q cannot %s path %q", user.Name, ri.Verb, ri.Path)
-	} else {
-		res := ri.Resource
-		if ri.Subresource != "" {
-			res += "/" + ri.Subresource
-		}
-		if ri.APIGroup != "" {
-			res += "." + ri.APIGroup
-		}
-		msg = fmt.Sprintf("User %q cannot %s resource %q in API group %q", user.Name, ri.Verb, strings.SplitN(res, ".", 2)[0], ri.APIGroup)
-		if ri.Namespace != "" && ri.Resource != "namespaces" {
-			msg += fmt.Sprintf(" in the namespace %q", ri.Namespace)
-		} else {
-			msg += " at the cluster scope"
-		}
-	}
-	if reason != "" {
-		msg += ": " + reason
-	}
-	gr := schema.GroupResource{Group: ri.APIGroup, Resource: ri.Resource}
-	if ri.Subresource != "" {
-		gr.Resource += "/" + ri.Subresource
-	}
-	return apierrors.NewForbidden(gr, ri.Name, errors.New(msg))
+	return authz.ForbiddenError(a, reason)
 }
 
 // statusRecorder remembers the response code for metrics and whether

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/podvisor/podvisor/internal/apiserver/authn/serviceaccount"
 	"github.com/podvisor/podvisor/internal/apiserver/codec"
 	"github.com/podvisor/podvisor/internal/apiserver/rest"
 	"github.com/podvisor/podvisor/internal/registry"
@@ -333,37 +334,36 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, ri *requestI
 		s.writeError(w, r, err)
 		return
 	}
-	sa := e.Obj.(*corev1.ServiceAccount)
-	exp := int64(3600)
+	req := serviceaccount.Request{ServiceAccount: e.Obj.(*corev1.ServiceAccount), Audiences: tr.Spec.Audiences}
+	if len(req.Audiences) == 0 {
+		req.Audiences = s.auth.audiences
+	}
 	if tr.Spec.ExpirationSeconds != nil {
-		exp = *tr.Spec.ExpirationSeconds
+		exp := time.Duration(*tr.Spec.ExpirationSeconds) * time.Second
+		if exp < serviceaccount.MinExpiration {
+			s.writeError(w, r, apierrors.NewInvalid(schema.GroupKind{Group: "authentication.k8s.io", Kind: "TokenRequest"}, ri.Name,
+				field.ErrorList{field.Invalid(field.NewPath("spec", "expirationSeconds"), *tr.Spec.ExpirationSeconds, "may not specify a duration less than 10 minutes")}))
+			return
+		}
+		req.Expiration = exp
 	}
-	if exp < 600 {
-		s.writeError(w, r, apierrors.NewInvalid(schema.GroupKind{Group: "authentication.k8s.io", Kind: "TokenRequest"}, ri.Name,
-			field.ErrorList{field.Invalid(field.NewPath("spec", "expirationSeconds"), exp, "may not specify a duration less than 10 minutes")}))
-		return
-	}
-	req := TokenIssueRequest{Namespace: ri.Namespace, ServiceAccountName: ri.Name, ServiceAccountUID: string(sa.UID),
-		Audiences: tr.Spec.Audiences, ExpirationSeconds: exp}
 	if ref := tr.Spec.BoundObjectRef; ref != nil {
 		if err := s.bindToken(r.Context(), &req, ri.Namespace, ref); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 	}
-	if s.deps.Issuer == nil {
-		s.writeError(w, r, apierrors.NewServiceUnavailable("no service account token issuer is configured"))
-		return
-	}
-	tok, expires, err := s.deps.Issuer.Issue(r.Context(), req)
+	tok, expires, err := s.auth.issuer.Issue(req)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, apierrors.NewBadRequest(err.Error()))
 		return
 	}
-	tr.Status = authenticationv1.TokenRequestStatus{Token: tok, ExpirationTimestamp: metav1.NewTime(expires)}
+	exp := int64(expires.Sub(s.now()).Round(time.Second) / time.Second)
+	tr.Spec.Audiences = req.Audiences
 	tr.Spec.ExpirationSeconds = &exp
+	tr.Status = authenticationv1.TokenRequestStatus{Token: tok, ExpirationTimestamp: metav1.NewTime(expires)}
 	tr.Name, tr.Namespace = ri.Name, ri.Namespace
-	tr.CreationTimestamp = metav1.NewTime(s.now().Truncate(1e9))
+	tr.CreationTimestamp = metav1.NewTime(s.now().Truncate(time.Second))
 	tr.SetGroupVersionKind(authenticationv1.SchemeGroupVersion.WithKind("TokenRequest"))
 	data, err := encodeJSON(tr)
 	if err != nil {
@@ -373,14 +373,16 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, ri *requestI
 	write(w, codec.Target{MediaType: codec.JSON}, http.StatusCreated, data)
 }
 
-// bindToken checks the object a token is bound to and records it.
-func (s *Server) bindToken(ctx context.Context, req *TokenIssueRequest, ns string, ref *authenticationv1.BoundObjectReference) error {
+// bindToken resolves the object a token is bound to and checks its UID.
+func (s *Server) bindToken(ctx context.Context, req *serviceaccount.Request, ns string, ref *authenticationv1.BoundObjectReference) error {
 	var gr schema.GroupResource
 	switch ref.Kind {
 	case "Pod":
 		gr = schema.GroupResource{Resource: "pods"}
 	case "Secret":
 		gr = schema.GroupResource{Resource: "secrets"}
+	case "Node":
+		gr, ns = schema.GroupResource{Resource: "nodes"}, ""
 	default:
 		return apierrors.NewBadRequest(fmt.Sprintf("cannot bind token to object of kind %q", ref.Kind))
 	}
@@ -393,17 +395,18 @@ func (s *Server) bindToken(ctx context.Context, req *TokenIssueRequest, ns strin
 	if ref.UID != "" && ref.UID != m.GetUID() {
 		return apierrors.NewConflict(gr, ref.Name, fmt.Errorf("the UID in the bound object reference (%s) does not match the UID in record (%s)", ref.UID, m.GetUID()))
 	}
-	req.BoundKind, req.BoundName, req.BoundUID = ref.Kind, ref.Name, string(m.GetUID())
-	if p, ok := e.Obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
-		req.NodeName = p.Spec.NodeName
-		if nres := s.byGR[schema.GroupResource{Resource: "nodes"}]; nres != nil {
-			if ne, err := nres.store.Get(ctx, "", p.Spec.NodeName, "0"); err == nil {
-				nm, _ := meta.Accessor(ne.Obj)
-				req.NodeUID = string(nm.GetUID())
+	switch o := e.Obj.(type) {
+	case *corev1.Pod:
+		req.Pod = o
+		if o.Spec.NodeName != "" {
+			if n, err := (cacheGetter{s}).GetNode(o.Spec.NodeName); err == nil {
+				req.Node = n
 			}
 		}
+	case *corev1.Secret:
+		req.Secret = o
+	case *corev1.Node:
+		req.Node = o
 	}
 	return nil
 }
-
-var _ = strconv.Itoa

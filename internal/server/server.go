@@ -25,6 +25,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/podvisor/podvisor/internal/apiserver"
+	"github.com/podvisor/podvisor/internal/apiserver/authn/serviceaccount"
 	"github.com/podvisor/podvisor/internal/apiserver/codec"
 	"github.com/podvisor/podvisor/internal/pki"
 	"github.com/podvisor/podvisor/internal/registry"
@@ -185,16 +186,17 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}
 	st := storage.New(storage.Config{Codec: codec.New(scheme).Storage(), SerializableReads: s.etcd != nil}, s.cli, deps.Log)
 
-	authn, authz, err := authentication(cfg, creds)
+	saKey, err := serviceaccount.LoadOrGenerateKey(filepath.Join(creds.dir, "sa.key"))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("service-account key: %w", err)
 	}
 	s.api, err = apiserver.New(apiserver.Config{
 		ServiceCIDR: cidr, NodePortBase: npBase, NodePortSize: npSize,
 		AdvertiseAddress: advertise, SecurePort: port,
 		ExternalHost: net.JoinHostPort(advertise.String(), strconv.Itoa(port)),
+		Auth:         apiserver.AuthConfig{ClientCAs: creds.ca.Pool(), ServiceAccountKey: saKey, TokenFile: cfg.TokenFile},
 	}, apiserver.Deps{
-		Storage: st, Authenticator: authn, Authorizer: authz, Log: deps.Log,
+		Storage: st, Log: deps.Log,
 		Healthy: func(ctx context.Context) error {
 			_, err := st.CurrentRevision(ctx)
 			return err
@@ -375,9 +377,6 @@ func ensurePKI(cfg Config, cidr *net.IPNet, advertise net.IP) (*credentials, err
 		CommonName: "admin", Organizations: []string{"system:masters"}, Client: true,
 	}); err != nil {
 		return nil, fmt.Errorf("admin certificate: %w", err)
-	}
-	if _, err := pki.EnsureKey(filepath.Join(dir, "sa.key")); err != nil {
-		return nil, fmt.Errorf("service-account key: %w", err)
 	}
 	serving, err := tls.LoadX509KeyPair(filepath.Join(dir, "serving.crt"), filepath.Join(dir, "serving.key"))
 	if err != nil {

@@ -4,6 +4,7 @@ package clusterrolebindings
 
 import (
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/validation/path"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -14,7 +15,9 @@ import (
 type Strategy struct{ registry.Base }
 
 // New returns the strategy.
-func New() *Strategy { return &Strategy{registry.Base{Namespaced: false}} }
+func New() *Strategy {
+	return &Strategy{registry.Base{Namespaced: false, NameFn: path.ValidatePathSegmentName}}
+}
 
 var (
 	_ registry.Strategy        = (*Strategy)(nil)

@@ -3,6 +3,7 @@ package clusterroles
 
 import (
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/validation/path"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/podvisor/podvisor/internal/registry"
@@ -12,7 +13,9 @@ import (
 type Strategy struct{ registry.Base }
 
 // New returns the strategy.
-func New() *Strategy { return &Strategy{registry.Base{Namespaced: false, HasStatus: false}} }
+func New() *Strategy {
+	return &Strategy{registry.Base{Namespaced: false, NameFn: path.ValidatePathSegmentName}}
+}
 
 var (
 	_ registry.Strategy        = (*Strategy)(nil)
