@@ -1,8 +1,9 @@
 // Package etcdlog routes the zap logs of etcd (its embedded server and its
-// client) into a *slog.Logger, one level lower than etcd chose: etcd logs a
-// great deal at Info that is only interesting when debugging, so its Info
-// becomes our Debug and its Warn our Info, while errors stay errors. Only
-// internal/storage and its sub-packages import it.
+// client) into a *slog.Logger, quieter than etcd chose: etcd logs a great
+// deal at Info and Warn that only matters when debugging (and "errors" such
+// as listeners closing at shutdown), so its Info and Warn become our Debug
+// and its Error our Info. Only internal/storage, its sub-packages and the
+// server wiring import it.
 package etcdlog
 
 import (
@@ -28,9 +29,9 @@ var _ zapcore.Core = (*core)(nil)
 
 func level(l zapcore.Level) slog.Level {
 	switch {
-	case l >= zapcore.ErrorLevel:
+	case l >= zapcore.DPanicLevel:
 		return slog.LevelError
-	case l >= zapcore.WarnLevel:
+	case l >= zapcore.ErrorLevel:
 		return slog.LevelInfo
 	default:
 		return slog.LevelDebug
