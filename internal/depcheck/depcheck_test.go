@@ -82,7 +82,7 @@ func sentryLayer(path string) int {
 // orchestrator packages: the control plane and node agent.
 var orchestrator = []string{
 	"internal/server", "internal/agent", "internal/storage", "internal/apiserver",
-	"internal/registry", "internal/validation", "internal/scheduler",
+	"internal/registry", "internal/validation", "internal/defaults", "internal/scheduler",
 	"internal/controller", "internal/kubelet", "internal/runtime", "internal/proxy",
 	"internal/dns",
 }
@@ -111,6 +111,9 @@ var rules = []rule{
 	func(a, b string) string {
 		if under(a, "internal/validation") && (under(b, "internal/registry") || under(b, "internal/apiserver") || under(b, "internal/storage")) {
 			return "validation is pure: it imports no registry, apiserver or storage"
+		}
+		if under(a, "internal/defaults") && (under(b, "internal/registry") || under(b, "internal/apiserver") || under(b, "internal/storage") || under(b, "internal/validation")) {
+			return "defaults is pure: it imports no registry, apiserver, storage or validation"
 		}
 		if under(a, "internal/registry") && under(b, "internal/apiserver") {
 			return "imports run apiserver -> registry, never back"
