@@ -70,6 +70,12 @@ func (s *Server) reconcileKubernetesEndpoints(ctx context.Context) error {
 	if res == nil || s.cfg.AdvertiseAddress == nil {
 		return nil
 	}
+	if s.cfg.AdvertiseAddress.IsLoopback() {
+		// Pods cannot reach a loopback address (and Endpoints may not
+		// hold one): the kubernetes Service gets no endpoints.
+		s.log.Info("advertise address is a loopback address: the kubernetes Service has no endpoints", "address", s.cfg.AdvertiseAddress.String())
+		return nil
+	}
 	want := func() *corev1.Endpoints {
 		return &corev1.Endpoints{
 			ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default",

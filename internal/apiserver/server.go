@@ -25,6 +25,7 @@ import (
 	"github.com/podvisor/podvisor/internal/apiserver/rest"
 	"github.com/podvisor/podvisor/internal/registry"
 	"github.com/podvisor/podvisor/internal/storage"
+	"github.com/podvisor/podvisor/internal/validation"
 )
 
 // Version is the Kubernetes version the server speaks.
@@ -159,7 +160,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s.portAlloc = newPortAllocator(cfg.NodePortBase, cfg.NodePortSize, deps.Storage)
 	adm := s.admissionChain()
-	for _, st := range strategies() {
+	for _, st := range strategies(validation.ServiceOptions{NodePortRange: validation.PortRange{Base: int32(cfg.NodePortBase), Size: int32(cfg.NodePortSize)}}) {
 		info := st.Info()
 		rcfg := rest.Config{Strategy: st, Admission: adm, Now: s.now, Hooks: s.hooksFor(info)}
 		res := &resource{info: info, store: rest.New(rcfg, deps.Storage, deps.Log)}

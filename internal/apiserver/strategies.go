@@ -32,12 +32,13 @@ import (
 	"github.com/podvisor/podvisor/internal/registry/rbac/rolebindings"
 	"github.com/podvisor/podvisor/internal/registry/rbac/roles"
 	"github.com/podvisor/podvisor/internal/registry/storage/storageclasses"
+	"github.com/podvisor/podvisor/internal/validation"
 )
 
 // strategies lists every resource the server stores, one strategy each.
-func strategies() []registry.Strategy {
+func strategies(svc validation.ServiceOptions) []registry.Strategy {
 	return []registry.Strategy{
-		namespaces.New(), pods.New(), nodes.New(), services.New(), endpoints.New(), configmaps.New(),
+		namespaces.New(), pods.New(), nodes.New(), services.New(svc), endpoints.New(), configmaps.New(),
 		secrets.New(), serviceaccounts.New(), events.New(), persistentvolumes.New(),
 		persistentvolumeclaims.New(), resourcequotas.New(), limitranges.New(),
 		deployments.New(), replicasets.New(), statefulsets.New(), daemonsets.New(),

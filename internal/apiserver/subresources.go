@@ -95,7 +95,7 @@ func (s *Server) serveFinalize(w http.ResponseWriter, r *http.Request, ri *reque
 	st := res.store.Strategy().(*namespaces.Strategy)
 	s.updateWith(w, r, ri, res, rest.UpdateOptions{
 		Prepare:  st.PrepareForFinalize,
-		Validate: func(obj, old runtime.Object) field.ErrorList { return st.ValidateUpdate(obj, old) },
+		Validate: st.ValidateFinalize,
 	})
 }
 

@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/podvisor/podvisor/internal/defaults"
 )
 
 // Base implements the parts of Strategy (and StatusStrategy) that most
@@ -23,12 +25,37 @@ type Base struct {
 	// HasStatus: the resource has a status subresource, so creates and
 	// main-resource updates may not set status.
 	HasStatus bool
-	// NameFn validates names; nil means a DNS-1123 subdomain.
+	// NameFn validates names when Checks has no Create; nil means a
+	// DNS-1123 subdomain.
 	NameFn apivalidation.ValidateNameFunc
+	// Checks validate the resource (internal/validation); without them
+	// only metadata is checked.
+	Checks Checks
 }
 
-// Default implements Strategy.Default: no defaults.
-func (Base) Default(runtime.Object) {}
+// Checks are a resource's validation functions (internal/validation).
+type Checks struct {
+	Create func(obj runtime.Object) field.ErrorList
+	Update func(obj, old runtime.Object) field.ErrorList
+	// Status validates status updates; nil means Update.
+	Status func(obj, old runtime.Object) field.ErrorList
+}
+
+// TypedChecks adapts typed validation functions; status may be nil.
+func TypedChecks[T runtime.Object](create func(T) field.ErrorList, update func(T, T) field.ErrorList, status func(T, T) field.ErrorList) Checks {
+	c := Checks{
+		Create: func(obj runtime.Object) field.ErrorList { return create(obj.(T)) },
+		Update: func(obj, old runtime.Object) field.ErrorList { return update(obj.(T), old.(T)) },
+	}
+	if status != nil {
+		c.Status = func(obj, old runtime.Object) field.ErrorList { return status(obj.(T), old.(T)) }
+	}
+	return c
+}
+
+// Default implements Strategy.Default with Kubernetes' defaults for the
+// object's type (internal/defaults).
+func (Base) Default(obj runtime.Object) { defaults.Object(obj) }
 
 // PrepareForCreate implements Strategy.PrepareForCreate: clears status if
 // the resource has a status subresource and sets generation 1 if it has a
@@ -92,16 +119,27 @@ func (Base) PrepareForStatusUpdate(obj, old runtime.Object) {
 
 // ValidateStatusUpdate implements StatusStrategy.ValidateStatusUpdate.
 func (b Base) ValidateStatusUpdate(obj, old runtime.Object) field.ErrorList {
+	if b.Checks.Status != nil {
+		return b.Checks.Status(obj, old)
+	}
 	return b.ValidateUpdate(obj, old)
 }
 
-// Validate implements Strategy.Validate: metadata only.
+// Validate implements Strategy.Validate with Checks.Create, or metadata
+// only.
 func (b Base) Validate(obj runtime.Object) field.ErrorList {
+	if b.Checks.Create != nil {
+		return b.Checks.Create(obj)
+	}
 	return ValidateMeta(obj, b.Namespaced, b.NameFn)
 }
 
-// ValidateUpdate implements Strategy.ValidateUpdate: metadata only.
+// ValidateUpdate implements Strategy.ValidateUpdate with Checks.Update, or
+// metadata only.
 func (b Base) ValidateUpdate(obj, old runtime.Object) field.ErrorList {
+	if b.Checks.Update != nil {
+		return b.Checks.Update(obj, old)
+	}
 	return ValidateMetaUpdate(obj, old, b.Namespaced, b.NameFn)
 }
 

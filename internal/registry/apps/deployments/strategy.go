@@ -6,20 +6,19 @@ package deployments
 import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/podvisor/podvisor/internal/registry"
-	"github.com/podvisor/podvisor/internal/registry/core/pods"
+	"github.com/podvisor/podvisor/internal/validation"
 )
 
 // Strategy is the deployments strategy.
 type Strategy struct{ registry.Base }
 
 // New returns the strategy.
-func New() *Strategy { return &Strategy{registry.Base{Namespaced: true, HasStatus: true}} }
+func New() *Strategy {
+	return &Strategy{registry.Base{Namespaced: true, HasStatus: true, Checks: registry.TypedChecks(validation.ValidateDeployment, validation.ValidateDeploymentUpdate, validation.ValidateDeploymentStatusUpdate)}}
+}
 
 var (
 	_ registry.Strategy       = (*Strategy)(nil)
@@ -38,65 +37,6 @@ func (*Strategy) New() runtime.Object { return &appsv1.Deployment{} }
 
 // NewList implements registry.Strategy.NewList.
 func (*Strategy) NewList() runtime.Object { return &appsv1.DeploymentList{} }
-
-// Default implements registry.Strategy.Default.
-func (*Strategy) Default(obj runtime.Object) {
-	d := obj.(*appsv1.Deployment)
-	if d.Spec.Replicas == nil {
-		one := int32(1)
-		d.Spec.Replicas = &one
-	}
-	if d.Spec.Strategy.Type == "" {
-		d.Spec.Strategy.Type = appsv1.RollingUpdateDeploymentStrategyType
-	}
-	if d.Spec.Strategy.Type == appsv1.RollingUpdateDeploymentStrategyType {
-		if d.Spec.Strategy.RollingUpdate == nil {
-			d.Spec.Strategy.RollingUpdate = &appsv1.RollingUpdateDeployment{}
-		}
-		q := intstr.FromString("25%")
-		if d.Spec.Strategy.RollingUpdate.MaxUnavailable == nil {
-			d.Spec.Strategy.RollingUpdate.MaxUnavailable = &q
-		}
-		if d.Spec.Strategy.RollingUpdate.MaxSurge == nil {
-			q2 := q
-			d.Spec.Strategy.RollingUpdate.MaxSurge = &q2
-		}
-	}
-	if d.Spec.RevisionHistoryLimit == nil {
-		n := int32(10)
-		d.Spec.RevisionHistoryLimit = &n
-	}
-	if d.Spec.ProgressDeadlineSeconds == nil {
-		n := int32(600)
-		d.Spec.ProgressDeadlineSeconds = &n
-	}
-	pods.DefaultSpec(&d.Spec.Template.Spec)
-}
-
-// Validate implements registry.Strategy.Validate.
-func (s *Strategy) Validate(obj runtime.Object) field.ErrorList {
-	d := obj.(*appsv1.Deployment)
-	errs := s.Base.Validate(obj)
-	errs = append(errs, registry.ValidateSelector(d.Spec.Selector, d.Spec.Template.Labels, field.NewPath("spec", "selector"))...)
-	if d.Spec.Replicas != nil && *d.Spec.Replicas < 0 {
-		errs = append(errs, field.Invalid(field.NewPath("spec", "replicas"), *d.Spec.Replicas, "must be greater than or equal to 0"))
-	}
-	if len(d.Spec.Template.Spec.Containers) == 0 {
-		errs = append(errs, field.Required(field.NewPath("spec", "template", "spec", "containers"), ""))
-	}
-	return errs
-}
-
-// ValidateUpdate implements registry.Strategy.ValidateUpdate: the selector
-// is immutable.
-func (s *Strategy) ValidateUpdate(obj, old runtime.Object) field.ErrorList {
-	d, o := obj.(*appsv1.Deployment), old.(*appsv1.Deployment)
-	errs := append(s.Validate(obj), registry.MetaUpdateErrors(obj, old)...)
-	if !apiequality.Semantic.DeepEqual(d.Spec.Selector, o.Spec.Selector) {
-		errs = append(errs, field.Invalid(field.NewPath("spec", "selector"), d.Spec.Selector, "field is immutable"))
-	}
-	return errs
-}
 
 // Scale implements registry.Scaler.
 func (*Strategy) Scale(obj runtime.Object) (*autoscalingv1.Scale, error) {

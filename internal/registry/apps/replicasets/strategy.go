@@ -6,19 +6,19 @@ package replicasets
 import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/podvisor/podvisor/internal/registry"
-	"github.com/podvisor/podvisor/internal/registry/core/pods"
+	"github.com/podvisor/podvisor/internal/validation"
 )
 
 // Strategy is the replicasets strategy.
 type Strategy struct{ registry.Base }
 
 // New returns the strategy.
-func New() *Strategy { return &Strategy{registry.Base{Namespaced: true, HasStatus: true}} }
+func New() *Strategy {
+	return &Strategy{registry.Base{Namespaced: true, HasStatus: true, Checks: registry.TypedChecks(validation.ValidateReplicaSet, validation.ValidateReplicaSetUpdate, validation.ValidateReplicaSetStatusUpdate)}}
+}
 
 var (
 	_ registry.Strategy       = (*Strategy)(nil)
@@ -37,41 +37,6 @@ func (*Strategy) New() runtime.Object { return &appsv1.ReplicaSet{} }
 
 // NewList implements registry.Strategy.NewList.
 func (*Strategy) NewList() runtime.Object { return &appsv1.ReplicaSetList{} }
-
-// Default implements registry.Strategy.Default.
-func (*Strategy) Default(obj runtime.Object) {
-	d := obj.(*appsv1.ReplicaSet)
-	if d.Spec.Replicas == nil {
-		one := int32(1)
-		d.Spec.Replicas = &one
-	}
-	pods.DefaultSpec(&d.Spec.Template.Spec)
-}
-
-// Validate implements registry.Strategy.Validate.
-func (s *Strategy) Validate(obj runtime.Object) field.ErrorList {
-	d := obj.(*appsv1.ReplicaSet)
-	errs := s.Base.Validate(obj)
-	errs = append(errs, registry.ValidateSelector(d.Spec.Selector, d.Spec.Template.Labels, field.NewPath("spec", "selector"))...)
-	if d.Spec.Replicas != nil && *d.Spec.Replicas < 0 {
-		errs = append(errs, field.Invalid(field.NewPath("spec", "replicas"), *d.Spec.Replicas, "must be greater than or equal to 0"))
-	}
-	if len(d.Spec.Template.Spec.Containers) == 0 {
-		errs = append(errs, field.Required(field.NewPath("spec", "template", "spec", "containers"), ""))
-	}
-	return errs
-}
-
-// ValidateUpdate implements registry.Strategy.ValidateUpdate: the selector
-// is immutable.
-func (s *Strategy) ValidateUpdate(obj, old runtime.Object) field.ErrorList {
-	d, o := obj.(*appsv1.ReplicaSet), old.(*appsv1.ReplicaSet)
-	errs := append(s.Validate(obj), registry.MetaUpdateErrors(obj, old)...)
-	if !apiequality.Semantic.DeepEqual(d.Spec.Selector, o.Spec.Selector) {
-		errs = append(errs, field.Invalid(field.NewPath("spec", "selector"), d.Spec.Selector, "field is immutable"))
-	}
-	return errs
-}
 
 // Scale implements registry.Scaler.
 func (*Strategy) Scale(obj runtime.Object) (*autoscalingv1.Scale, error) {

@@ -6,13 +6,16 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/podvisor/podvisor/internal/registry"
+	"github.com/podvisor/podvisor/internal/validation"
 )
 
 // Strategy is the cronjobs strategy.
 type Strategy struct{ registry.Base }
 
 // New returns the strategy.
-func New() *Strategy { return &Strategy{registry.Base{Namespaced: true, HasStatus: true}} }
+func New() *Strategy {
+	return &Strategy{registry.Base{Namespaced: true, HasStatus: true, Checks: registry.TypedChecks(validation.ValidateCronJob, validation.ValidateCronJobUpdate, validation.ValidateCronJobStatusUpdate)}}
+}
 
 var (
 	_ registry.Strategy       = (*Strategy)(nil)

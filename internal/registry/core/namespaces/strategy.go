@@ -7,14 +7,15 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/podvisor/podvisor/internal/defaults"
 	"github.com/podvisor/podvisor/internal/registry"
+	"github.com/podvisor/podvisor/internal/validation"
 )
 
 // Strategy is the namespaces strategy.
@@ -22,7 +23,7 @@ type Strategy struct{ registry.Base }
 
 // New returns the strategy.
 func New() *Strategy {
-	return &Strategy{registry.Base{HasStatus: true, NameFn: apivalidation.ValidateNamespaceName}}
+	return &Strategy{registry.Base{HasStatus: true, Checks: registry.TypedChecks(validation.ValidateNamespace, validation.ValidateNamespaceUpdate, validation.ValidateNamespaceStatusUpdate)}}
 }
 
 var (
@@ -46,30 +47,11 @@ func (*Strategy) NewList() runtime.Object { return &corev1.NamespaceList{} }
 // once the namespace is empty.
 const FinalizerKubernetes corev1.FinalizerName = "kubernetes"
 
-// Default implements registry.Strategy.Default: the
-// kubernetes.io/metadata.name label, as Kubernetes sets it.
-func (*Strategy) Default(obj runtime.Object) {
-	ns := obj.(*corev1.Namespace)
-	if ns.Name == "" {
-		return
-	}
-	if ns.Labels == nil {
-		ns.Labels = map[string]string{}
-	}
-	ns.Labels[corev1.LabelMetadataName] = ns.Name
-}
-
 // PrepareForCreate implements registry.Strategy.PrepareForCreate.
 func (s *Strategy) PrepareForCreate(obj runtime.Object) {
 	ns := obj.(*corev1.Namespace)
 	ns.Status = corev1.NamespaceStatus{Phase: corev1.NamespaceActive}
-	has := false
-	for _, f := range ns.Spec.Finalizers {
-		has = has || f == FinalizerKubernetes
-	}
-	if !has {
-		ns.Spec.Finalizers = append(ns.Spec.Finalizers, FinalizerKubernetes)
-	}
+	defaults.NamespaceOnCreate(ns)
 }
 
 // PrepareForUpdate implements registry.Strategy.PrepareForUpdate: status
@@ -78,7 +60,6 @@ func (s *Strategy) PrepareForUpdate(obj, old runtime.Object) {
 	ns, o := obj.(*corev1.Namespace), old.(*corev1.Namespace)
 	ns.Status = o.Status
 	ns.Spec.Finalizers = o.Spec.Finalizers
-	s.Default(ns)
 }
 
 // PrepareForFinalize keeps everything of old but spec.finalizers (the
@@ -88,25 +69,6 @@ func (s *Strategy) PrepareForFinalize(obj, old runtime.Object) {
 	fin := ns.Spec.Finalizers
 	*ns = *o.DeepCopy()
 	ns.Spec.Finalizers = fin
-}
-
-// Validate implements registry.Strategy.Validate.
-func (s *Strategy) Validate(obj runtime.Object) field.ErrorList {
-	errs := s.Base.Validate(obj)
-	return append(errs, validateFinalizers(obj.(*corev1.Namespace))...)
-}
-
-func validateFinalizers(ns *corev1.Namespace) field.ErrorList {
-	var errs field.ErrorList
-	for i, f := range ns.Spec.Finalizers {
-		errs = append(errs, apivalidation.ValidateFinalizerName(string(f), field.NewPath("spec", "finalizers").Index(i))...)
-	}
-	return errs
-}
-
-// ValidateUpdate implements registry.Strategy.ValidateUpdate.
-func (s *Strategy) ValidateUpdate(obj, old runtime.Object) field.ErrorList {
-	return append(s.Validate(obj), registry.MetaUpdateErrors(obj, old)...)
 }
 
 // Attrs implements registry.Strategy.Attrs.
@@ -126,4 +88,9 @@ func (*Strategy) BeforeDelete(obj runtime.Object, opts *metav1.DeleteOptions, no
 	zero := int64(0)
 	opts.GracePeriodSeconds = &zero
 	return true
+}
+
+// ValidateFinalize validates a namespaces/finalize update.
+func (*Strategy) ValidateFinalize(obj, old runtime.Object) field.ErrorList {
+	return validation.ValidateNamespaceFinalizeUpdate(obj.(*corev1.Namespace), old.(*corev1.Namespace))
 }

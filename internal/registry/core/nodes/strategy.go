@@ -9,13 +9,16 @@ import (
 	"strconv"
 
 	"github.com/podvisor/podvisor/internal/registry"
+	"github.com/podvisor/podvisor/internal/validation"
 )
 
 // Strategy is the nodes strategy.
 type Strategy struct{ registry.Base }
 
 // New returns the strategy.
-func New() *Strategy { return &Strategy{registry.Base{Namespaced: false, HasStatus: true}} }
+func New() *Strategy {
+	return &Strategy{registry.Base{Namespaced: false, HasStatus: true, Checks: registry.TypedChecks(validation.ValidateNode, validation.ValidateNodeUpdate, validation.ValidateNodeStatusUpdate)}}
+}
 
 var (
 	_ registry.Strategy       = (*Strategy)(nil)

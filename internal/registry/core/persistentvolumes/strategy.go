@@ -6,13 +6,16 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/podvisor/podvisor/internal/registry"
+	"github.com/podvisor/podvisor/internal/validation"
 )
 
 // Strategy is the persistentvolumes strategy.
 type Strategy struct{ registry.Base }
 
 // New returns the strategy.
-func New() *Strategy { return &Strategy{registry.Base{Namespaced: false, HasStatus: true}} }
+func New() *Strategy {
+	return &Strategy{registry.Base{Namespaced: false, HasStatus: true, Checks: registry.TypedChecks(validation.ValidatePersistentVolume, validation.ValidatePersistentVolumeUpdate, validation.ValidatePersistentVolumeStatusUpdate)}}
+}
 
 var (
 	_ registry.Strategy       = (*Strategy)(nil)

@@ -6,27 +6,26 @@ package pods
 
 import (
 	"strconv"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/podvisor/podvisor/internal/registry"
+	"github.com/podvisor/podvisor/internal/validation"
 )
 
 // Strategy is the pods strategy.
 type Strategy struct{ registry.Base }
 
 // New returns the strategy.
-func New() *Strategy { return &Strategy{registry.Base{Namespaced: true, HasStatus: true}} }
+func New() *Strategy {
+	return &Strategy{registry.Base{Namespaced: true, HasStatus: true, Checks: registry.TypedChecks(validation.ValidatePod, validation.ValidatePodUpdate, validation.ValidatePodStatusUpdate)}}
+}
 
 var (
 	_ registry.Strategy              = (*Strategy)(nil)
@@ -50,101 +49,6 @@ func (*Strategy) NewList() runtime.Object { return &corev1.PodList{} }
 // ReturnDeletedObject implements registry.DeletedObjectReturner.
 func (*Strategy) ReturnDeletedObject() bool { return true }
 
-// Default implements registry.Strategy.Default with the defaults
-// Kubernetes applies to every pod.
-func (*Strategy) Default(obj runtime.Object) {
-	DefaultSpec(&obj.(*corev1.Pod).Spec)
-}
-
-// DefaultSpec applies the pod spec defaults (also to workload templates).
-func DefaultSpec(s *corev1.PodSpec) {
-	if s.RestartPolicy == "" {
-		s.RestartPolicy = corev1.RestartPolicyAlways
-	}
-	if s.DNSPolicy == "" {
-		s.DNSPolicy = corev1.DNSClusterFirst
-	}
-	if s.SchedulerName == "" {
-		s.SchedulerName = corev1.DefaultSchedulerName
-	}
-	if s.TerminationGracePeriodSeconds == nil {
-		g := int64(corev1.DefaultTerminationGracePeriodSeconds)
-		s.TerminationGracePeriodSeconds = &g
-	}
-	if s.SecurityContext == nil {
-		s.SecurityContext = &corev1.PodSecurityContext{}
-	}
-	if s.EnableServiceLinks == nil {
-		t := true
-		s.EnableServiceLinks = &t
-	}
-	if s.Priority == nil {
-		zero := int32(0)
-		s.Priority = &zero
-	}
-	if s.PreemptionPolicy == nil {
-		pp := corev1.PreemptLowerPriority
-		s.PreemptionPolicy = &pp
-	}
-	for i := range s.InitContainers {
-		defaultContainer(&s.InitContainers[i])
-	}
-	for i := range s.Containers {
-		defaultContainer(&s.Containers[i])
-	}
-	if s.ServiceAccountName == "" && s.DeprecatedServiceAccount != "" {
-		s.ServiceAccountName = s.DeprecatedServiceAccount
-	}
-	s.DeprecatedServiceAccount = s.ServiceAccountName
-	for i := range s.Tolerations {
-		if s.Tolerations[i].Operator == "" {
-			s.Tolerations[i].Operator = corev1.TolerationOpEqual
-		}
-	}
-}
-
-func defaultContainer(c *corev1.Container) {
-	if c.TerminationMessagePath == "" {
-		c.TerminationMessagePath = corev1.TerminationMessagePathDefault
-	}
-	if c.TerminationMessagePolicy == "" {
-		c.TerminationMessagePolicy = corev1.TerminationMessageReadFile
-	}
-	if c.ImagePullPolicy == "" {
-		c.ImagePullPolicy = corev1.PullIfNotPresent
-		if tag := imageTag(c.Image); tag == "" || tag == "latest" {
-			c.ImagePullPolicy = corev1.PullAlways
-		}
-	}
-	for i := range c.Ports {
-		if c.Ports[i].Protocol == "" {
-			c.Ports[i].Protocol = corev1.ProtocolTCP
-		}
-	}
-	// Limits without requests: requests default to the limits.
-	for name, q := range c.Resources.Limits {
-		if _, ok := c.Resources.Requests[name]; !ok {
-			if c.Resources.Requests == nil {
-				c.Resources.Requests = corev1.ResourceList{}
-			}
-			c.Resources.Requests[name] = q.DeepCopy()
-		}
-	}
-}
-
-// imageTag returns the tag of an image reference, "" if none (a digest
-// counts as a tag).
-func imageTag(image string) string {
-	if i := strings.Index(image, "@"); i >= 0 {
-		return image[i+1:]
-	}
-	slash := strings.LastIndex(image, "/")
-	if i := strings.LastIndex(image, ":"); i > slash {
-		return image[i+1:]
-	}
-	return ""
-}
-
 // PrepareForCreate implements registry.Strategy.PrepareForCreate.
 func (s *Strategy) PrepareForCreate(obj runtime.Object) {
 	s.Base.PrepareForCreate(obj)
@@ -155,96 +59,6 @@ func (s *Strategy) PrepareForCreate(obj runtime.Object) {
 // PrepareForUpdate implements registry.Strategy.PrepareForUpdate.
 func (s *Strategy) PrepareForUpdate(obj, old runtime.Object) {
 	s.Base.PrepareForUpdate(obj, old)
-}
-
-// Validate implements registry.Strategy.Validate.
-func (s *Strategy) Validate(obj runtime.Object) field.ErrorList {
-	p := obj.(*corev1.Pod)
-	errs := s.Base.Validate(obj)
-	spec := field.NewPath("spec")
-	if len(p.Spec.Containers) == 0 {
-		errs = append(errs, field.Required(spec.Child("containers"), ""))
-	}
-	names := map[string]bool{}
-	check := func(cs []corev1.Container, path *field.Path) {
-		for i, c := range cs {
-			cp := path.Index(i)
-			if c.Name == "" {
-				errs = append(errs, field.Required(cp.Child("name"), ""))
-			} else {
-				for _, msg := range validation.IsDNS1123Label(c.Name) {
-					errs = append(errs, field.Invalid(cp.Child("name"), c.Name, msg))
-				}
-				if names[c.Name] {
-					errs = append(errs, field.Duplicate(cp.Child("name"), c.Name))
-				}
-				names[c.Name] = true
-			}
-			if strings.TrimSpace(c.Image) == "" {
-				errs = append(errs, field.Required(cp.Child("image"), ""))
-			}
-			for j, port := range c.Ports {
-				if port.ContainerPort < 1 || port.ContainerPort > 65535 {
-					errs = append(errs, field.Invalid(cp.Child("ports").Index(j).Child("containerPort"), port.ContainerPort, validation.InclusiveRangeError(1, 65535)))
-				}
-			}
-		}
-	}
-	check(p.Spec.InitContainers, spec.Child("initContainers"))
-	check(p.Spec.Containers, spec.Child("containers"))
-	switch p.Spec.RestartPolicy {
-	case corev1.RestartPolicyAlways, corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever:
-	default:
-		errs = append(errs, field.NotSupported(spec.Child("restartPolicy"), p.Spec.RestartPolicy,
-			[]string{string(corev1.RestartPolicyAlways), string(corev1.RestartPolicyOnFailure), string(corev1.RestartPolicyNever)}))
-	}
-	if p.Spec.NodeName != "" {
-		for _, msg := range validation.IsDNS1123Subdomain(p.Spec.NodeName) {
-			errs = append(errs, field.Invalid(spec.Child("nodeName"), p.Spec.NodeName, msg))
-		}
-	}
-	return errs
-}
-
-// ValidateUpdate implements registry.Strategy.ValidateUpdate: a pod's spec
-// may change only in its images, activeDeadlineSeconds, added
-// tolerations and terminationGracePeriodSeconds (as in Kubernetes).
-func (s *Strategy) ValidateUpdate(obj, old runtime.Object) field.ErrorList {
-	p, o := obj.(*corev1.Pod), old.(*corev1.Pod)
-	errs := append(s.Validate(obj), registry.MetaUpdateErrors(obj, old)...)
-	// Copy the mutable fields of the new spec into the old one: what
-	// differs after that was a forbidden change.
-	mutable := *o.Spec.DeepCopy()
-	if len(p.Spec.Containers) == len(mutable.Containers) {
-		for i := range mutable.Containers {
-			mutable.Containers[i].Image = p.Spec.Containers[i].Image
-		}
-	}
-	if len(p.Spec.InitContainers) == len(mutable.InitContainers) {
-		for i := range mutable.InitContainers {
-			mutable.InitContainers[i].Image = p.Spec.InitContainers[i].Image
-		}
-	}
-	mutable.ActiveDeadlineSeconds = p.Spec.ActiveDeadlineSeconds
-	mutable.Tolerations = p.Spec.Tolerations
-	mutable.TerminationGracePeriodSeconds = p.Spec.TerminationGracePeriodSeconds
-	mutable.SchedulingGates = p.Spec.SchedulingGates
-	if !apiequality.Semantic.DeepEqual(mutable, p.Spec) {
-		errs = append(errs, field.Forbidden(field.NewPath("spec"), "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"))
-	}
-	return errs
-}
-
-// ValidateStatusUpdate implements registry.StatusStrategy.
-func (s *Strategy) ValidateStatusUpdate(obj, old runtime.Object) field.ErrorList {
-	p := obj.(*corev1.Pod)
-	errs := registry.MetaUpdateErrors(obj, old)
-	switch p.Status.Phase {
-	case "", corev1.PodPending, corev1.PodRunning, corev1.PodSucceeded, corev1.PodFailed, corev1.PodUnknown:
-	default:
-		errs = append(errs, field.NotSupported(field.NewPath("status", "phase"), p.Status.Phase, []string{"Pending", "Running", "Succeeded", "Failed", "Unknown"}))
-	}
-	return errs
 }
 
 // Attrs implements registry.Strategy.Attrs.

@@ -6,13 +6,16 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/podvisor/podvisor/internal/registry"
+	"github.com/podvisor/podvisor/internal/validation"
 )
 
 // Strategy is the endpointslices strategy.
 type Strategy struct{ registry.Base }
 
 // New returns the strategy.
-func New() *Strategy { return &Strategy{registry.Base{Namespaced: true, HasStatus: false}} }
+func New() *Strategy {
+	return &Strategy{registry.Base{Namespaced: true, HasStatus: false, Checks: registry.TypedChecks(validation.ValidateEndpointSlice, validation.ValidateEndpointSliceUpdate, nil)}}
+}
 
 var (
 	_ registry.Strategy = (*Strategy)(nil)

@@ -3,10 +3,10 @@ package clusterroles
 
 import (
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/api/validation/path"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/podvisor/podvisor/internal/registry"
+	"github.com/podvisor/podvisor/internal/validation"
 )
 
 // Strategy is the clusterroles strategy.
@@ -14,7 +14,7 @@ type Strategy struct{ registry.Base }
 
 // New returns the strategy.
 func New() *Strategy {
-	return &Strategy{registry.Base{Namespaced: false, NameFn: path.ValidatePathSegmentName}}
+	return &Strategy{registry.Base{Namespaced: false, Checks: registry.TypedChecks(validation.ValidateClusterRole, validation.ValidateClusterRoleUpdate, nil)}}
 }
 
 var (

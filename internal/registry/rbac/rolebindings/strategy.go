@@ -4,11 +4,10 @@ package rolebindings
 
 import (
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/api/validation/path"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/podvisor/podvisor/internal/registry"
+	"github.com/podvisor/podvisor/internal/validation"
 )
 
 // Strategy is the rolebindings strategy.
@@ -16,7 +15,7 @@ type Strategy struct{ registry.Base }
 
 // New returns the strategy.
 func New() *Strategy {
-	return &Strategy{registry.Base{Namespaced: true, NameFn: path.ValidatePathSegmentName}}
+	return &Strategy{registry.Base{Namespaced: true, Checks: registry.TypedChecks(validation.ValidateRoleBinding, validation.ValidateRoleBindingUpdate, nil)}}
 }
 
 var (
@@ -37,52 +36,3 @@ func (*Strategy) NewList() runtime.Object { return &rbacv1.RoleBindingList{} }
 
 // AllowCreateOnUpdate implements registry.CreateOnUpdater.
 func (*Strategy) AllowCreateOnUpdate() bool { return true }
-
-// Default implements registry.Strategy.Default.
-func (*Strategy) Default(obj runtime.Object) {
-	b := obj.(*rbacv1.RoleBinding)
-	if b.RoleRef.APIGroup == "" {
-		b.RoleRef.APIGroup = rbacv1.GroupName
-	}
-	for i := range b.Subjects {
-		s := &b.Subjects[i]
-		if s.APIGroup == "" && (s.Kind == rbacv1.UserKind || s.Kind == rbacv1.GroupKind) {
-			s.APIGroup = rbacv1.GroupName
-		}
-	}
-}
-
-// Validate implements registry.Strategy.Validate.
-func (s *Strategy) Validate(obj runtime.Object) field.ErrorList {
-	b := obj.(*rbacv1.RoleBinding)
-	errs := s.Base.Validate(obj)
-	if b.RoleRef.Name == "" {
-		errs = append(errs, field.Required(field.NewPath("roleRef", "name"), ""))
-	}
-	switch b.RoleRef.Kind {
-	case "Role", "ClusterRole":
-	default:
-		errs = append(errs, field.NotSupported(field.NewPath("roleRef", "kind"), b.RoleRef.Kind, []string{"ClusterRole", "Role"}))
-	}
-	for i, sub := range b.Subjects {
-		switch sub.Kind {
-		case rbacv1.UserKind, rbacv1.GroupKind, rbacv1.ServiceAccountKind:
-		default:
-			errs = append(errs, field.NotSupported(field.NewPath("subjects").Index(i).Child("kind"), sub.Kind, []string{"Group", "ServiceAccount", "User"}))
-		}
-		if sub.Name == "" {
-			errs = append(errs, field.Required(field.NewPath("subjects").Index(i).Child("name"), ""))
-		}
-	}
-	return errs
-}
-
-// ValidateUpdate implements registry.Strategy.ValidateUpdate.
-func (s *Strategy) ValidateUpdate(obj, old runtime.Object) field.ErrorList {
-	b, o := obj.(*rbacv1.RoleBinding), old.(*rbacv1.RoleBinding)
-	errs := append(s.Validate(obj), registry.MetaUpdateErrors(obj, old)...)
-	if b.RoleRef != o.RoleRef {
-		errs = append(errs, field.Invalid(field.NewPath("roleRef"), b.RoleRef, "cannot change roleRef"))
-	}
-	return errs
-}
