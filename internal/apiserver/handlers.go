@@ -446,8 +446,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, ri *requestInfo,
 			Details: &metav1.StatusDetails{Name: ri.Name, Group: res.info.Group, Kind: res.info.Resource,
 				UID: m.GetUID()},
 		}
-		data, _ := encodeJSON(st)
-		write(w, codec.Target{MediaType: t.MediaType}, http.StatusOK, data)
+		s.writeObject(w, r, res, codec.Target{MediaType: t.MediaType}, http.StatusOK, st)
 		return
 	}
 	s.writeObject(w, r, res, t, http.StatusOK, obj)

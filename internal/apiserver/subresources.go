@@ -113,12 +113,7 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, ri *requestI
 			s.writeError(w, r, err)
 			return
 		}
-		data, err := encodeJSON(sc)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		write(w, codec.Target{MediaType: t.MediaType}, http.StatusOK, data)
+		s.writeObject(w, r, res, codec.Target{MediaType: t.MediaType}, http.StatusOK, sc)
 	}
 	switch ri.Verb {
 	case "get":

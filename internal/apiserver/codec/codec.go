@@ -150,6 +150,23 @@ func decodeMessage(err error) string {
 // DecodeInto decodes a JSON or YAML body into a given object of a type the
 // scheme may not know (options, patches); unknown fields are ignored.
 func DecodeInto(contentType string, body []byte, into any) error {
+	if MediaType(contentType) == Protobuf || bytes.HasPrefix(body, protoMagic) {
+		u, ok := into.(interface{ Unmarshal([]byte) error })
+		if !ok || !bytes.HasPrefix(body, protoMagic) {
+			return &DecodeError{Msg: "the body is not a protobuf object this request accepts"}
+		}
+		var env runtime.Unknown
+		if err := env.Unmarshal(body[len(protoMagic):]); err != nil {
+			return &DecodeError{Msg: "the body is not valid protobuf: " + err.Error()}
+		}
+		if err := u.Unmarshal(env.Raw); err != nil {
+			return &DecodeError{Msg: "the body is not valid protobuf: " + err.Error()}
+		}
+		if tm, ok := into.(interface{ SetGroupVersionKind(schema.GroupVersionKind) }); ok {
+			tm.SetGroupVersionKind(schema.FromAPIVersionAndKind(env.APIVersion, env.Kind))
+		}
+		return nil
+	}
 	data := body
 	if mt := MediaType(contentType); mt == YAML || mt == ApplyPatch {
 		var err error
