@@ -419,6 +419,10 @@ func (c *Cache) List(ctx context.Context, prefix string, opts ListOptions, ro Re
 		if items == nil {
 			return c.store.List(ctx, prefix, opts, c.cfg.NewObj, c.cfg.Attrs)
 		}
+		// The snapshot outlives etcd's history: answer as etcd would.
+		if err := c.store.checkRevision(ctx, rev); err != nil {
+			return nil, err
+		}
 	case exact:
 		return c.store.List(ctx, prefix, opts, c.cfg.NewObj, c.cfg.Attrs)
 	default:
@@ -524,6 +528,20 @@ func (c *Cache) Watch(ctx context.Context, key string, opts CacheWatchOptions) (
 	} else {
 		if opts.Rev == 0 {
 			opts.Rev = rev
+		}
+		if opts.Rev < rev {
+			// Changes after opts.Rev must still be in etcd's history,
+			// or the watch is refused as etcd would refuse it, even if
+			// the window still holds them.
+			c.mu.Unlock()
+			if err := c.store.checkRevision(ctx, opts.Rev+1); err != nil {
+				if errors.Is(err, ErrGone) {
+					// As for an etcd watch: one Error event.
+					return errorWatcher(err), nil
+				}
+				return nil, err
+			}
+			c.mu.Lock()
 		}
 		if opts.Rev < c.windowFrom {
 			c.mu.Unlock()
@@ -660,3 +678,16 @@ func (w *cacheWatcher) Stop() {
 	w.cancel()
 	w.wg.Wait()
 }
+
+// errorWatcher is a watch that delivers one Error event and ends.
+func errorWatcher(err error) Watcher {
+	ch := make(chan Event, 1)
+	ch <- Event{Type: watch.Error, Err: err}
+	close(ch)
+	return chanWatcher(ch)
+}
+
+type chanWatcher chan Event
+
+func (c chanWatcher) Events() <-chan Event { return c }
+func (c chanWatcher) Stop()                {}

@@ -490,3 +490,10 @@ func (s *Store) GetSide(ctx context.Context, prefix string) (map[string][]byte, 
 	}
 	return out, nil
 }
+
+// checkRevision returns ErrGone if etcd no longer holds revision rev (it
+// was compacted).
+func (s *Store) checkRevision(ctx context.Context, rev int64) error {
+	_, err := s.client.Get(ctx, "/registry/", s.readOpts(clientv3.WithRev(rev), clientv3.WithCountOnly(), clientv3.WithLimit(1))...)
+	return wrapEtcd("/registry/", err)
+}
