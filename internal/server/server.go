@@ -79,9 +79,10 @@ type Server struct {
 	ln   net.Listener
 	addr string
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	errCh  chan error
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	errCh    chan error
+	stopOnce sync.Once
 }
 
 // Paths of the files in the data dir.
@@ -276,8 +277,10 @@ func (s *Server) Addr() string { return s.addr }
 // Err reports a fatal error of a running server.
 func (s *Server) Err() <-chan error { return s.errCh }
 
-// Stop shuts everything down and waits.
-func (s *Server) Stop() {
+// Stop shuts everything down and waits. It may be called more than once.
+func (s *Server) Stop() { s.stopOnce.Do(s.stop) }
+
+func (s *Server) stop() {
 	if s.http != nil {
 		ctx, c := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := s.http.Shutdown(ctx); err != nil {

@@ -56,14 +56,8 @@ func Start(t testing.TB, cfg server.Config) *Server {
 		t.Fatalf("starting podvisor server: %v", err)
 	}
 	ts := &Server{Server: s, Config: cfg, DataDir: cfg.DataDir, Kubeconfig: server.KubeconfigPath(cfg.DataDir)}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			s.Stop()
-		}
-	})
+	t.Cleanup(s.Stop)
 	ts.RESTConfig, ts.Client = Clients(t, ts.Kubeconfig)
-	_ = stopped
 	return ts
 }
 
