@@ -44,7 +44,7 @@ var proxiedSubresources = map[string]map[string]string{
 func (s *Server) subresourcesFor(res *resource) map[string]*subresource {
 	subs := map[string]*subresource{}
 	gvk := res.info.GVK()
-	if _, ok := res.store.Strategy().(registry.StatusStrategy); ok {
+	if st, ok := res.store.Strategy().(registry.StatusStrategy); ok && st.HasStatusSubresource() {
 		subs["status"] = &subresource{verbs: []string{"get", "patch", "update"}, kind: gvk, serve: s.serveStatus}
 	}
 	if _, ok := res.store.Strategy().(registry.Scaler); ok {

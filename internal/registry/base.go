@@ -104,6 +104,9 @@ func BumpGeneration(obj, old runtime.Object) {
 	m.SetGeneration(gen)
 }
 
+// HasStatusSubresource implements StatusStrategy.HasStatusSubresource.
+func (b Base) HasStatusSubresource() bool { return b.HasStatus }
+
 // PrepareForStatusUpdate implements StatusStrategy.PrepareForStatusUpdate:
 // everything but the status comes from old.
 func (Base) PrepareForStatusUpdate(obj, old runtime.Object) {

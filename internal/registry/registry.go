@@ -81,8 +81,11 @@ type Strategy interface {
 	Attrs(obj runtime.Object) (labels.Set, fields.Set, error)
 }
 
-// StatusStrategy is implemented by resources with a status subresource.
+// StatusStrategy is implemented by resources with a status subresource
+// (those whose HasStatusSubresource says so: Base implements the methods
+// for everyone).
 type StatusStrategy interface {
+	HasStatusSubresource() bool
 	// PrepareForStatusUpdate keeps everything of old but the status.
 	PrepareForStatusUpdate(obj, old runtime.Object)
 	ValidateStatusUpdate(obj, old runtime.Object) field.ErrorList

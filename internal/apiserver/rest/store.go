@@ -501,7 +501,7 @@ func (s *Store) prepareUpdate(ctx context.Context, namespace, name string, cur r
 	switch {
 	case opts.Prepare != nil:
 		opts.Prepare(obj, cur)
-	case opts.Subresource == "status" && status != nil:
+	case opts.Subresource == "status" && status != nil && status.HasStatusSubresource():
 		status.PrepareForStatusUpdate(obj, cur)
 		validate = status.ValidateStatusUpdate
 	default:
