@@ -13,6 +13,7 @@ import (
 	"github.com/podvisor/podvisor/internal/bench/apiserver"
 	"github.com/podvisor/podvisor/internal/bench/auth"
 	"github.com/podvisor/podvisor/internal/bench/report"
+	"github.com/podvisor/podvisor/internal/bench/schema"
 )
 
 // suite is one benchmark topic. Run returns its tables or an error that
@@ -27,6 +28,7 @@ func suites() []suite {
 	return []suite{
 		{name: "apiserver", run: apiserver.Run},
 		{name: "auth", run: auth.Run},
+		{name: "schema", run: schema.Run},
 	}
 }
 
