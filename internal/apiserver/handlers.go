@@ -224,6 +224,13 @@ func parseWriteOptions(q url.Values, forPatch bool) (writeOptions, error) {
 		return o, apierrors.NewBadRequest(fmt.Sprintf("fieldValidation: Unsupported value: %q: supported values: \"Ignore\", \"Strict\", \"Warn\"", v))
 	}
 	o.fieldManager = q.Get("fieldManager")
+	if o.fieldManager != "" {
+		for _, r := range o.fieldManager {
+			if r < 0x20 || r > 0x7e {
+				return o, apierrors.NewBadRequest("fieldManager: invalid characters: only printable ASCII is allowed")
+			}
+		}
+	}
 	if len(o.fieldManager) > 128 {
 		return o, apierrors.NewBadRequest("fieldManager: Too long: may not be more than 128 bytes")
 	}
@@ -327,7 +334,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, ri *requestInfo,
 		return
 	}
 	res.store.Strategy().Default(obj)
-	out, err := res.store.Create(r.Context(), obj, rest.CreateOptions{DryRun: o.dryRun, User: userFrom(r.Context())})
+	out, err := res.store.Create(r.Context(), obj, rest.CreateOptions{DryRun: o.dryRun, User: userFrom(r.Context()), FieldManager: managerFor(r, o)})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -365,7 +372,7 @@ func (s *Server) updateWith(w http.ResponseWriter, r *http.Request, ri *requestI
 		s.writeError(w, r, err)
 		return
 	}
-	uo.DryRun, uo.User, uo.Subresource = o.dryRun, userFrom(r.Context()), ri.Subresource
+	uo.DryRun, uo.User, uo.Subresource, uo.FieldManager = o.dryRun, userFrom(r.Context()), ri.Subresource, managerFor(r, o)
 	out, created, err := res.store.Update(r.Context(), ri.Namespace, ri.Name, func(_ context.Context, cur runtime.Object) (runtime.Object, error) {
 		return obj.DeepCopyObject(), nil
 	}, uo)
@@ -501,4 +508,21 @@ func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, ri *re
 		la.SetResourceVersion(strconv.FormatInt(lr.Rev, 10))
 	}
 	s.writeObject(w, r, res, codec.Target{MediaType: t.MediaType}, http.StatusOK, list)
+}
+
+// managerFor names the field manager of a write: the fieldManager
+// parameter, else the client's user agent up to its first "/", as
+// Kubernetes does ("kubectl-client-side-apply", "kube-controller-manager").
+func managerFor(r *http.Request, o writeOptions) string {
+	if o.fieldManager != "" {
+		return o.fieldManager
+	}
+	ua := r.Header.Get("User-Agent")
+	if i := strings.Index(ua, "/"); i >= 0 {
+		ua = ua[:i]
+	}
+	if len(ua) > 128 {
+		ua = ua[:128]
+	}
+	return ua
 }

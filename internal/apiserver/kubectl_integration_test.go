@@ -14,11 +14,6 @@ import (
 	"github.com/podvisor/podvisor/internal/testutil/servertest"
 )
 
-// noValidate turns off kubectl's client-side schema validation, which
-// needs /openapi/v3: the OpenAPI documents are served once the openapi
-// package is wired in; the server still validates fields (fieldValidation).
-const noValidate = "--validate=false"
-
 // kubectlRunner runs the embedded kubectl of bin/podvisor against a server.
 type kubectlRunner struct {
 	t          *testing.T
@@ -95,6 +90,14 @@ spec:
     targetPort: 80
 `
 
+const ssaManifest = `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: ssa
+data:
+  v: one
+`
+
 func TestKubectl(t *testing.T) {
 	bin := servertest.Binary(t)
 	s := servertest.Start(t, server.Config{})
@@ -110,9 +113,9 @@ func TestKubectl(t *testing.T) {
 		{"get namespaces", "", []string{"get", "ns"}, []string{"default", "kube-system", "kube-public", "kube-node-lease", n}},
 		{"version", "", []string{"version"}, []string{"Server Version: v1.37.2+podvisor"}},
 		{"api-resources", "", []string{"api-resources"}, []string{"deployments", "deploy", "apps/v1", "pods", "po", "rolebindings"}},
-		{"apply", manifest, []string{"apply", noValidate, "-n", n, "-f", "-"}, []string{"configmap/settings created", "deployment.apps/web created", "service/web created"}},
-		{"apply again unchanged", manifest, []string{"apply", noValidate, "-n", n, "-f", "-"}, []string{"configmap/settings unchanged", "deployment.apps/web unchanged"}},
-		{"apply a change", strings.Replace(manifest, "mode: fast", "mode: slow", 1), []string{"apply", noValidate, "-n", n, "-f", "-"}, []string{"configmap/settings configured"}},
+		{"apply", manifest, []string{"apply", "-n", n, "-f", "-"}, []string{"configmap/settings created", "deployment.apps/web created", "service/web created"}},
+		{"apply again unchanged", manifest, []string{"apply", "-n", n, "-f", "-"}, []string{"configmap/settings unchanged", "deployment.apps/web unchanged"}},
+		{"apply a change", strings.Replace(manifest, "mode: fast", "mode: slow", 1), []string{"apply", "-n", n, "-f", "-"}, []string{"configmap/settings configured"}},
 		{"get several kinds", "", []string{"get", "-n", n, "deploy,svc,cm", "-o", "wide"}, []string{"deployment.apps/web", "service/web", "configmap/settings"}},
 		{"get yaml", "", []string{"get", "-n", n, "cm", "settings", "-o", "yaml"}, []string{"mode: slow", "kubectl.kubernetes.io/last-applied-configuration"}},
 		{"jsonpath", "", []string{"get", "-n", n, "svc", "web", "-o", "jsonpath={.spec.clusterIP}"}, []string{"10.43."}},
@@ -133,6 +136,11 @@ func TestKubectl(t *testing.T) {
 		{"whoami", "", []string{"auth", "whoami"}, []string{"admin", "system:masters"}},
 		{"delete", "", []string{"delete", "-n", n, "cm", "extra"}, []string{`configmap "extra" deleted`}},
 		{"dry run", "", []string{"create", "-n", n, "configmap", "dry", "--dry-run=server"}, []string{"configmap/dry created (server dry run)"}},
+		{"explain", "", []string{"explain", "deployment.spec.replicas"}, []string{"KIND:", "Deployment", "replicas", "<integer>"}},
+		{"server-side apply", ssaManifest, []string{"apply", "--server-side", "-n", n, "-f", "-"}, []string{"configmap/ssa serverside-applied"}},
+		{"managed fields", "", []string{"get", "-n", n, "cm", "ssa", "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[0].manager} {.metadata.managedFields[0].operation}"}, []string{"kubectl Apply"}},
+		{"server-side apply conflict", strings.Replace(ssaManifest, "v: one", "v: two", 1), []string{"apply", "--server-side", "--field-manager=other", "--force-conflicts", "-n", n, "-f", "-"}, []string{"configmap/ssa serverside-applied"}},
+		{"table columns", "", []string{"get", "-n", n, "pods", "-o", "wide"}, []string{"NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "one", "0/1", "Pending"}},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {

@@ -33,6 +33,10 @@ func (s *Server) serveNonResource(w http.ResponseWriter, r *http.Request, ri *re
 		if s.serveDiscovery(w, r) {
 			return
 		}
+		if strings.HasPrefix(r.URL.Path, "/openapi/") {
+			s.openapi.ServeHTTP(w, r)
+			return
+		}
 	}
 	for prefix, h := range s.deps.Extra {
 		if r.URL.Path == prefix || strings.HasPrefix(r.URL.Path, strings.TrimSuffix(prefix, "/")+"/") {

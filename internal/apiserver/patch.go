@@ -52,7 +52,7 @@ func (s *Server) patchWith(w http.ResponseWriter, r *http.Request, ri *requestIn
 		s.writeError(w, r, err)
 		return
 	}
-	uo.DryRun, uo.User, uo.Subresource = o.dryRun, userFrom(r.Context()), ri.Subresource
+	uo.DryRun, uo.User, uo.Subresource, uo.FieldManager = o.dryRun, userFrom(r.Context()), ri.Subresource, managerFor(r, o)
 	out, _, err := res.store.Update(r.Context(), ri.Namespace, ri.Name, func(_ context.Context, cur runtime.Object) (runtime.Object, error) {
 		if cur == nil {
 			return nil, apierrors.NewNotFound(res.info.GroupResource(), ri.Name)

@@ -12,16 +12,17 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/podvisor/podvisor/internal/apiserver/admission"
+	"github.com/podvisor/podvisor/internal/apiserver/apply"
 	"github.com/podvisor/podvisor/internal/apiserver/authn"
 	"github.com/podvisor/podvisor/internal/apiserver/authn/impersonation"
 	"github.com/podvisor/podvisor/internal/apiserver/authz"
 	"github.com/podvisor/podvisor/internal/apiserver/codec"
+	"github.com/podvisor/podvisor/internal/apiserver/openapi"
 	"github.com/podvisor/podvisor/internal/apiserver/rest"
 	"github.com/podvisor/podvisor/internal/registry"
 	"github.com/podvisor/podvisor/internal/storage"
@@ -73,9 +74,6 @@ type Deps struct {
 	Storage *storage.Store
 	// Proxy may be nil: proxied subresources then answer 503.
 	Proxy Proxy
-	// Printer renders tables for kubectl; nil or an error falls back to
-	// name and age columns.
-	Printer func(obj runtime.Object, now time.Time) (*metav1.Table, error)
 	// Extra non-resource handlers (e.g. /openapi/v2), by path prefix.
 	Extra map[string]http.Handler
 	// Healthy reports the storage's health for /healthz and /readyz.
@@ -92,7 +90,6 @@ type Server struct {
 	deps    Deps
 	log     *slog.Logger
 	codecs  *codec.Codecs
-	printer func(obj runtime.Object, now time.Time) (*metav1.Table, error)
 	now     func() time.Time
 	metrics *metrics
 
@@ -107,6 +104,11 @@ type Server struct {
 	auth *auth
 	// aggregate nudges the cluster-role aggregation loop.
 	aggregate chan struct{}
+
+	// openapi serves /openapi/v2 and /openapi/v3; fields tracks
+	// managedFields and merges server-side apply.
+	openapi *openapi.Service
+	fields  *apply.Manager
 
 	ipAlloc   *ipAllocator
 	portAlloc *portAllocator
@@ -143,7 +145,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg, deps: deps, log: deps.Log, codecs: codec.New(scheme), printer: deps.Printer,
+		cfg: cfg, deps: deps, log: deps.Log, codecs: codec.New(scheme),
 		now: deps.Now, resources: map[schema.GroupVersionResource]*resource{},
 		byGR: map[schema.GroupResource]*resource{}, ready: make(chan struct{}), aggregate: make(chan struct{}, 1),
 	}
@@ -160,9 +162,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s.portAlloc = newPortAllocator(cfg.NodePortBase, cfg.NodePortSize, deps.Storage)
 	adm := s.admissionChain()
+	fm := &fieldManagerRef{}
 	for _, st := range strategies(validation.ServiceOptions{NodePortRange: validation.PortRange{Base: int32(cfg.NodePortBase), Size: int32(cfg.NodePortSize)}}) {
 		info := st.Info()
-		rcfg := rest.Config{Strategy: st, Admission: adm, Now: s.now, Hooks: s.hooksFor(info)}
+		rcfg := rest.Config{Strategy: st, Admission: adm, Now: s.now, Hooks: s.hooksFor(info), Fields: fm}
 		res := &resource{info: info, store: rest.New(rcfg, deps.Storage, deps.Log)}
 		res.subresources = s.subresourcesFor(res)
 		gvr := info.GroupVersion().WithResource(info.Resource)
@@ -170,6 +173,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		s.byGR[info.GroupResource()] = res
 	}
 	s.addVirtualResources()
+	if err := s.buildSchema(scheme); err != nil {
+		return nil, err
+	}
+	fm.f = fieldManager{m: s.fields, log: s.log}
 	s.disco, err = s.buildDiscovery()
 	if err != nil {
 		return nil, err
@@ -369,3 +376,15 @@ func (w *statusRecorder) Flush() {
 func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 var _ = admission.Chain(nil)
+
+// fieldManagerRef lets the stores, built before the field manager (which
+// needs the resource list), reach it once it exists.
+type fieldManagerRef struct{ f fieldManager }
+
+// Update implements rest.FieldManager.
+func (r *fieldManagerRef) Update(live, obj runtime.Object, subresource, manager string) runtime.Object {
+	if r.f.m == nil {
+		return obj
+	}
+	return r.f.Update(live, obj, subresource, manager)
+}

@@ -32,6 +32,8 @@ type subresource struct {
 	// kind is what the subresource takes and returns, for discovery.
 	kind  schema.GroupVersionKind
 	serve func(w http.ResponseWriter, r *http.Request, ri *requestInfo, res *resource)
+	// proxied subresources are served by a kubelet.
+	proxied bool
 }
 
 // proxiedSubresources reach a node's kubelet through Deps.Proxy.
@@ -55,10 +57,13 @@ func (s *Server) subresourcesFor(res *resource) map[string]*subresource {
 	if core {
 		for name, kind := range proxiedSubresources[res.info.Resource] {
 			verbs := []string{"create", "get"}
-			if name == "proxy" {
+			switch name {
+			case "proxy":
 				verbs = []string{"create", "delete", "get", "patch", "update"}
+			case "log":
+				verbs = []string{"get"}
 			}
-			subs[name] = &subresource{verbs: verbs, kind: corev1.SchemeGroupVersion.WithKind(kind), serve: s.serveProxied}
+			subs[name] = &subresource{verbs: verbs, kind: corev1.SchemeGroupVersion.WithKind(kind), serve: s.serveProxied, proxied: true}
 		}
 	}
 	switch {

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/podvisor/podvisor/internal/printers"
 	"github.com/podvisor/podvisor/internal/registry"
 )
 
@@ -81,12 +83,11 @@ func (s *Server) rows(res *resource, obj runtime.Object, now time.Time) (*metav1
 	if t, ok := res.store.Strategy().(registry.Tabler); ok {
 		return t.Table(obj, now)
 	}
-	if s.printer != nil {
-		if t, err := s.printer(obj, now); err == nil {
-			return t, nil
-		}
+	t, err := printers.Table(obj, now)
+	if errors.Is(err, printers.ErrUnsupported) {
+		return defaultTable(obj, now)
 	}
-	return defaultTable(obj, now)
+	return t, err
 }
 
 var defaultColumns = []metav1.TableColumnDefinition{

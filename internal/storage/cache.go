@@ -236,7 +236,7 @@ func (c *Cache) listAndWatch() error {
 
 func (c *Cache) requestProgress() {
 	c.mu.Lock()
-	if !c.progressAsked.IsZero() && time.Since(c.progressAsked) < time.Second {
+	if !c.progressAsked.IsZero() && time.Since(c.progressAsked) < 10*time.Millisecond {
 		c.mu.Unlock()
 		return
 	}
@@ -321,7 +321,10 @@ func (c *Cache) waitFor(ctx context.Context, rev int64) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	var timeout <-chan time.Time
+	var (
+		timeout <-chan time.Time
+		ask     <-chan time.Time
+	)
 	for {
 		c.mu.Lock()
 		if c.rev >= rev {
@@ -330,16 +333,23 @@ func (c *Cache) waitFor(ctx context.Context, rev int64) error {
 		}
 		ch := c.revCh
 		c.mu.Unlock()
-		// Nothing may change in this resource for a while: ask etcd
-		// to confirm how far the watch has come.
-		c.requestProgress()
 		if timeout == nil {
+			// Nothing may change in this resource for a while: ask
+			// etcd to confirm how far the watch has come, and ask
+			// again while waiting, since an answer to a request made
+			// before rev was written may not cover it.
+			c.requestProgress()
 			t := time.NewTimer(c.cfg.CatchUpTimeout)
 			defer t.Stop()
 			timeout = t.C
+			tk := time.NewTicker(25 * time.Millisecond)
+			defer tk.Stop()
+			ask = tk.C
 		}
 		select {
 		case <-ch:
+		case <-ask:
+			c.requestProgress()
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-timeout:
@@ -378,6 +388,16 @@ func (c *Cache) prepare(ctx context.Context, ro ReadOptions) error {
 // Get returns the cached entry at key. Errors: ErrNotFound, ErrTooLarge.
 func (c *Cache) Get(ctx context.Context, key string, ro ReadOptions) (*Entry, error) {
 	if err := c.prepare(ctx, ro); err != nil {
+		if ro.Consistent && errors.Is(err, ErrTooLarge) {
+			// The cache lags (a stalled watch, an overloaded machine):
+			// answer from etcd rather than fail.
+			obj := c.cfg.NewObj()
+			if err := c.store.Get(ctx, key, obj); err != nil {
+				return nil, err
+			}
+			rev, _ := ResourceVersion(obj)
+			return NewEntry(key, obj, rev, c.cfg.Attrs)
+		}
 		return nil, err
 	}
 	c.mu.Lock()
@@ -427,6 +447,9 @@ func (c *Cache) List(ctx context.Context, prefix string, opts ListOptions, ro Re
 		return c.store.List(ctx, prefix, opts, c.cfg.NewObj, c.cfg.Attrs)
 	default:
 		if err := c.prepare(ctx, ro); err != nil {
+			if ro.Consistent && errors.Is(err, ErrTooLarge) {
+				return c.store.List(ctx, prefix, opts, c.cfg.NewObj, c.cfg.Attrs)
+			}
 			return nil, err
 		}
 		c.mu.Lock()

@@ -57,11 +57,24 @@ type Hooks struct {
 	OnDelete func(obj runtime.Object) []storage.SideKey
 }
 
+// FieldManager records which manager set which fields (managedFields).
+type FieldManager interface {
+	// Update returns obj with its managedFields updated for a write of
+	// live (nil on create) by manager through subresource. It never fails
+	// a write: on trouble it returns obj with live's managedFields.
+	Update(live, obj runtime.Object, subresource, manager string) runtime.Object
+}
+
+// SystemManager is the field manager of the server's own writes.
+const SystemManager = "podvisor-apiserver"
+
 // Config configures a Store.
 type Config struct {
 	Strategy  registry.Strategy
 	Admission admission.Interface
 	Hooks     Hooks
+	// Fields tracks managedFields; nil tracks nothing.
+	Fields FieldManager
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -71,6 +84,7 @@ type Store struct {
 	strategy registry.Strategy
 	info     registry.Info
 	adm      admission.Interface
+	fields   FieldManager
 	hooks    Hooks
 	now      func() time.Time
 	store    *storage.Store
@@ -85,7 +99,7 @@ type Store struct {
 func New(cfg Config, store *storage.Store, log *slog.Logger) *Store {
 	info := cfg.Strategy.Info()
 	s := &Store{
-		strategy: cfg.Strategy, info: info, adm: cfg.Admission, hooks: cfg.Hooks, now: cfg.Now,
+		strategy: cfg.Strategy, info: info, adm: cfg.Admission, hooks: cfg.Hooks, now: cfg.Now, fields: cfg.Fields,
 		store: store, prefix: storage.Key(info.Group, info.Resource, "", ""), gvk: info.GVK(),
 		log: log.With("resource", info.GroupResource().String()),
 	}
@@ -297,6 +311,11 @@ func (s *Store) Watch(ctx context.Context, namespace string, opts *metav1.ListOp
 type CreateOptions struct {
 	DryRun bool
 	User   *authn.User
+	// FieldManager names the writer in managedFields; "" is the server.
+	FieldManager string
+	// Applied: obj comes from server-side apply, whose managedFields are
+	// already set.
+	Applied bool
 	// Subresource is set when a subresource creates this object.
 	Subresource string
 }
@@ -337,6 +356,12 @@ func (s *Store) Create(ctx context.Context, obj runtime.Object, opts CreateOptio
 	m.SetSelfLink("")
 	obj.GetObjectKind().SetGroupVersionKind(s.gvk)
 	s.strategy.PrepareForCreate(obj)
+	if s.fields != nil && !opts.Applied {
+		obj = s.fields.Update(nil, obj, opts.Subresource, managerName(opts.FieldManager))
+		if m, err = meta.Accessor(obj); err != nil {
+			return nil, apierrors.NewBadRequest(err.Error())
+		}
+	}
 
 	a := &admission.Attributes{Operation: admission.Create, Resource: s.info, Subresource: opts.Subresource,
 		Namespace: m.GetNamespace(), Name: m.GetName(), Object: obj, User: opts.User, DryRun: opts.DryRun}
@@ -392,6 +417,11 @@ type UpdateFunc func(ctx context.Context, cur runtime.Object) (runtime.Object, e
 type UpdateOptions struct {
 	DryRun bool
 	User   *authn.User
+	// FieldManager names the writer in managedFields; "" is the server.
+	FieldManager string
+	// Applied: the update function does server-side apply, which sets
+	// managedFields itself.
+	Applied bool
 	// Subresource is "" for the main resource, or "status", ... .
 	Subresource string
 	// Prepare replaces the strategy's PrepareForUpdate (for subresources
@@ -495,6 +525,9 @@ func (s *Store) prepareUpdate(ctx context.Context, namespace, name string, cur r
 		m.SetGeneration(om.GetGeneration())
 	}
 	obj.GetObjectKind().SetGroupVersionKind(s.gvk)
+	if s.fields != nil && !opts.Applied && opts.Prepare == nil {
+		obj = s.fields.Update(cur, obj, opts.Subresource, managerName(opts.FieldManager))
+	}
 
 	validate := s.strategy.ValidateUpdate
 	status, _ := s.strategy.(registry.StatusStrategy)
@@ -543,7 +576,7 @@ func (s *Store) createOnUpdate(ctx context.Context, name string, upd UpdateFunc,
 	if !opts.SkipDefault {
 		s.strategy.Default(obj)
 	}
-	out, err := s.Create(ctx, obj, CreateOptions{DryRun: opts.DryRun, User: opts.User})
+	out, err := s.Create(ctx, obj, CreateOptions{DryRun: opts.DryRun, User: opts.User, FieldManager: opts.FieldManager, Applied: opts.Applied})
 	return out, err == nil, err
 }
 
@@ -706,4 +739,11 @@ func addFinalizer(fins []string, f string) []string {
 		}
 	}
 	return append(fins, f)
+}
+
+func managerName(m string) string {
+	if m == "" {
+		return SystemManager
+	}
+	return m
 }
