@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -230,6 +231,10 @@ func listMeta(lr *storage.ListResult) metav1.ListMeta {
 func (s *Server) writeList(w http.ResponseWriter, r *http.Request, res *resource, t codec.Target, lr *storage.ListResult) {
 	var data []byte
 	var err error
+	if t.As == "" && (t.MediaType == codec.Protobuf || t.MediaType == codec.JSON) {
+		s.streamList(w, r, res, t, lr)
+		return
+	}
 	if t.MediaType == codec.Protobuf {
 		data, err = s.listProto(res, t, lr)
 		if t.As != "" {
@@ -335,4 +340,53 @@ func (s *Server) listProto(res *resource, t codec.Target, lr *storage.ListResult
 		return nil, err
 	}
 	return codec.WrapProto(gvk, raw)
+}
+
+// streamList writes a list straight from the items' memoized encodings,
+// without assembling the whole document in memory: a list of thousands of
+// objects costs a few small writes, not a copy of every object.
+func (s *Server) streamList(w http.ResponseWriter, r *http.Request, res *resource, t codec.Target, lr *storage.ListResult) {
+	slot, encode := memoJSON, encodeJSON
+	if t.MediaType == codec.Protobuf {
+		slot, encode = memoProto, codec.ProtoRaw
+	}
+	items := make([][]byte, len(lr.Items))
+	for i, e := range lr.Items {
+		b, err := e.Encoded(slot, encode)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		items[i] = b
+	}
+	lm := listMeta(lr)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if t.MediaType == codec.Protobuf {
+		w.Header().Set("Content-Type", codec.Protobuf)
+		w.WriteHeader(http.StatusOK)
+		if err := codec.WriteProtoList(bw, res.info.ListGVK(), &lm, items); err == nil {
+			bw.Flush()
+		}
+		return
+	}
+	lmJSON, err := json.Marshal(lm)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	gvk := res.info.ListGVK()
+	w.Header().Set("Content-Type", codec.JSON)
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprintf(bw, `{"kind":%q,"apiVersion":%q,"metadata":`, gvk.Kind, gvk.GroupVersion().String())
+	bw.Write(lmJSON)
+	bw.WriteString(`,"items":[`)
+	for i, it := range items {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.Write(it)
+	}
+	bw.WriteString("]}\n")
+	bw.Flush()
 }

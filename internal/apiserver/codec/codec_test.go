@@ -1,6 +1,7 @@
 package codec_test
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
@@ -139,5 +140,27 @@ func TestProtoList(t *testing.T) {
 	var p corev1.Pod
 	if err := sc.Decode(data, &p); err != nil || p.Name != "p" || p.Kind != "Pod" || p.APIVersion != "v1" {
 		t.Errorf("storage round trip: %v %+v", err, p)
+	}
+}
+
+func TestWriteProtoListMatchesAssembled(t *testing.T) {
+	var items [][]byte
+	for _, name := range []string{"a", "b", "c"} {
+		raw, _ := codec.ProtoRaw(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}})
+		items = append(items, raw)
+	}
+	lm := metav1.ListMeta{ResourceVersion: "7"}
+	gvk := corev1.SchemeGroupVersion.WithKind("PodList")
+	var b bytes.Buffer
+	if err := codec.WriteProtoList(&b, gvk, &lm, items); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := registry.NewScheme()
+	obj, _, err := protobuf.NewSerializer(s, s).Decode(b.Bytes(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := obj.(*corev1.PodList); len(l.Items) != 3 || l.Items[2].Name != "c" || l.ResourceVersion != "7" {
+		t.Errorf("streamed list decodes to %+v", l)
 	}
 }

@@ -2,6 +2,7 @@ package codec
 
 import (
 	"encoding/binary"
+	"io"
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -57,4 +58,59 @@ func ProtoList(lm *metav1.ListMeta, items [][]byte) ([]byte, error) {
 		out = append(out, it...)
 	}
 	return out, nil
+}
+
+// WriteProtoList writes the enveloped protobuf document of a list of kind
+// gvk to w, streaming the items' message bytes instead of assembling the
+// document in memory: the same bytes as WrapProto(gvk, ProtoList(lm,
+// items)).
+func WriteProtoList(w io.Writer, gvk schema.GroupVersionKind, lm *metav1.ListMeta, items [][]byte) error {
+	meta, err := lm.Marshal()
+	if err != nil {
+		return err
+	}
+	apiVersion, kind := gvk.ToAPIVersionAndKind()
+	tm := runtime.TypeMeta{APIVersion: apiVersion, Kind: kind}
+	tmb, err := tm.Marshal()
+	if err != nil {
+		return err
+	}
+	rawLen := 1 + uvarintLen(uint64(len(meta))) + len(meta)
+	for _, it := range items {
+		rawLen += 1 + uvarintLen(uint64(len(it))) + len(it)
+	}
+	head := make([]byte, 0, 64+len(tmb)+len(meta))
+	head = append(head, protoMagic...)
+	head = append(head, 0x0a)
+	head = binary.AppendUvarint(head, uint64(len(tmb)))
+	head = append(head, tmb...)
+	head = append(head, 0x12)
+	head = binary.AppendUvarint(head, uint64(rawLen))
+	head = append(head, 0x0a)
+	head = binary.AppendUvarint(head, uint64(len(meta)))
+	head = append(head, meta...)
+	if _, err := w.Write(head); err != nil {
+		return err
+	}
+	var pre [binary.MaxVarintLen64 + 1]byte
+	for _, it := range items {
+		p := append(pre[:0], 0x12)
+		p = binary.AppendUvarint(p, uint64(len(it)))
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
+		if _, err := w.Write(it); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
 }

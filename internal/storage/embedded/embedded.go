@@ -48,9 +48,9 @@ type Etcd struct {
 
 // Start starts the member and waits until it serves requests.
 //
-// The member is tuned for one node on one disk: snapshots every 10000
-// writes with 5000 entries kept for catch-up (this bounds the raft log held
-// in memory), a 2 GiB quota, the map freelist, and no compaction of its own
+// The member is tuned for one node on one disk: snapshots every 5000
+// writes with 1000 entries kept for catch-up (this bounds the raft log held
+// in memory, which dominates etcd's memory), a 2 GiB quota, the map freelist, and no compaction of its own
 // (the API server's compactor decides what history to keep, so the same code
 // runs against an external cluster). Every write is fsynced before it is
 // acknowledged, as etcd always does.
@@ -63,8 +63,8 @@ func Start(cfg Config, log *slog.Logger) (*Etcd, error) {
 	ec.Dir = cfg.Dir
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(etcdlog.New(log))
 	ec.LogLevel = "warn"
-	ec.SnapshotCount = 10000
-	ec.SnapshotCatchUpEntries = 5000
+	ec.SnapshotCount = 5000
+	ec.SnapshotCatchUpEntries = 1000
 	ec.QuotaBackendBytes = cfg.QuotaBytes
 	if ec.QuotaBackendBytes == 0 {
 		ec.QuotaBackendBytes = 2 << 30
