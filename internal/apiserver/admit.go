@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"errors"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,7 +28,9 @@ func (s *Server) admissionChain() admission.Interface {
 }
 
 // lookups gives admission plugins read access to objects through the
-// watch caches (consistent reads).
+// watch caches, as Kubernetes' admission plugins read informers: from the
+// cache as it is, with a consistent read only to confirm that something is
+// missing (a namespace or account created a moment ago).
 type lookups struct{ s *Server }
 
 // GetNamespace implements admission.NamespaceGetter.
@@ -45,20 +48,28 @@ func (l lookups) Get(ctx context.Context, gr schema.GroupResource, namespace, na
 	if res == nil || res.store == nil {
 		return nil, apierrors.NewNotFound(gr, name)
 	}
-	e, err := res.store.Get(ctx, namespace, name, "")
+	key := res.store.Key(namespace, name)
+	e, err := res.store.Cache().Get(ctx, key, storage.ReadOptions{})
+	if errors.Is(err, storage.ErrNotFound) {
+		e, err = res.store.Cache().Get(ctx, key, storage.ReadOptions{Consistent: true})
+	}
 	if err != nil {
-		return nil, err
+		return nil, res.store.Err(err, name)
 	}
 	return e.Obj, nil
 }
 
 // List implements admission.Objects.
-func (l lookups) List(ctx context.Context, gr schema.GroupResource, namespace string) ([]runtime.Object, error) {
+func (l lookups) List(ctx context.Context, gr schema.GroupResource, namespace string, consistent bool) ([]runtime.Object, error) {
 	res := l.s.byGR[gr]
 	if res == nil || res.store == nil {
 		return nil, apierrors.NewNotFound(gr, "")
 	}
-	lr, err := res.store.List(ctx, namespace, &metav1.ListOptions{}, storage.Predicate{})
+	opts := &metav1.ListOptions{ResourceVersion: "0"}
+	if consistent {
+		opts.ResourceVersion = ""
+	}
+	lr, err := res.store.List(ctx, namespace, opts, storage.Predicate{})
 	if err != nil {
 		return nil, err
 	}

@@ -29,7 +29,7 @@ func (f fakeObjects) Get(_ context.Context, gr schema.GroupResource, ns, name st
 	return nil, apierrors.NewNotFound(gr, name)
 }
 
-func (f fakeObjects) List(_ context.Context, gr schema.GroupResource, ns string) ([]runtime.Object, error) {
+func (f fakeObjects) List(_ context.Context, gr schema.GroupResource, ns string, _ bool) ([]runtime.Object, error) {
 	var out []runtime.Object
 	for _, o := range f[gr] {
 		if o.(metav1.Object).GetNamespace() == ns {

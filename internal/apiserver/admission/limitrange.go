@@ -22,7 +22,7 @@ type LimitRanger struct {
 var _ Interface = (*LimitRanger)(nil)
 
 func (l *LimitRanger) ranges(ctx context.Context, ns string) ([]*corev1.LimitRange, error) {
-	objs, err := l.Objects.List(ctx, schema.GroupResource{Resource: "limitranges"}, ns)
+	objs, err := l.Objects.List(ctx, schema.GroupResource{Resource: "limitranges"}, ns, false)
 	if err != nil {
 		return nil, err
 	}

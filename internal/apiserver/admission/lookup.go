@@ -14,9 +14,10 @@ import (
 type Objects interface {
 	// Get returns one object (namespace "" for cluster-scoped ones).
 	Get(ctx context.Context, gr schema.GroupResource, namespace, name string) (runtime.Object, error)
-	// List returns the objects of a resource in a namespace, as of a
-	// consistent read.
-	List(ctx context.Context, gr schema.GroupResource, namespace string) ([]runtime.Object, error)
+	// List returns the objects of a resource in a namespace: with
+	// consistent, as of a read that sees every acknowledged write; else
+	// as the cache holds them (possibly a moment old).
+	List(ctx context.Context, gr schema.GroupResource, namespace string, consistent bool) ([]runtime.Object, error)
 }
 
 // QuotaStatusWriter records a quota's usage.

@@ -36,7 +36,7 @@ func (q *Quota) Validate(ctx context.Context, a *Attributes) error {
 	if a.Operation != Create || a.Subresource != "" || !a.Resource.Namespaced {
 		return nil
 	}
-	objs, err := q.Objects.List(ctx, schema.GroupResource{Resource: "resourcequotas"}, a.Namespace)
+	objs, err := q.Objects.List(ctx, schema.GroupResource{Resource: "resourcequotas"}, a.Namespace, false)
 	if err != nil || len(objs) == 0 {
 		return err
 	}
@@ -124,7 +124,7 @@ func (q *Quota) used(ctx context.Context, quota *corev1.ResourceQuota, ns string
 		if gr.Resource == "" {
 			continue
 		}
-		objs, err := q.Objects.List(ctx, gr, ns)
+		objs, err := q.Objects.List(ctx, gr, ns, true)
 		if apierrors.IsNotFound(err) {
 			continue
 		}
