@@ -2,8 +2,8 @@ package codec
 
 import (
 	"encoding/binary"
-	"io"
 	"fmt"
+	"io"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"

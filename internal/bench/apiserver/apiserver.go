@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,6 +65,7 @@ func Run(ctx context.Context, binDir string) ([]*report.Table, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
+	loadBefore := loadAverage()
 	fsync50, fsync99, err := fsyncLatency(dir)
 	if err != nil {
 		return nil, err
@@ -152,6 +154,7 @@ func Run(ctx context.Context, binDir string) ([]*report.Table, error) {
 		fmt.Sprintf("bin/podvisor server with embedded etcd in a temp dir; %d client-go clientsets (protobuf, as stock client-go), each on its own TLS connection, in the bench process on the same 2-core machine.", clients),
 		fmt.Sprintf("Creates: %d pods; gets: %d of those; lists: %d full lists of the %d-pod namespace (client decode included); watch: %d sequential creates, time from the create response to the event at a watcher.", listPods+otherPods, gets, lists, listPods, watchProbes),
 		fmt.Sprintf("Disk fsync (4 KiB write + fdatasync) on the data dir's disk: p50 %s, p99 %s; etcd fsyncs its WAL once per batch of writes.", report.Ms(fsync50), report.Ms(fsync99)),
+		fmt.Sprintf("Machine load average (1 min) before / after the run: %s / %s on %d CPUs: other work on the machine takes CPU from both server and clients.", loadBefore, loadAverage(), runtime.NumCPU()),
 	}
 	return []*report.Table{t}, nil
 }
@@ -370,4 +373,13 @@ func fsyncLatency(dir string) (p50, p99 time.Duration, err error) {
 	}
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 	return d[len(d)/2], d[len(d)*99/100], nil
+}
+
+// loadAverage returns the 1-minute load average, "?" if unknown.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(data))[0]
 }
