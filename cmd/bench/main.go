@@ -12,6 +12,8 @@ import (
 
 	"github.com/podvisor/podvisor/internal/bench/apiserver"
 	"github.com/podvisor/podvisor/internal/bench/auth"
+	"github.com/podvisor/podvisor/internal/bench/files"
+	"github.com/podvisor/podvisor/internal/bench/node"
 	"github.com/podvisor/podvisor/internal/bench/report"
 	"github.com/podvisor/podvisor/internal/bench/schema"
 )
@@ -28,7 +30,9 @@ func suites() []suite {
 	return []suite{
 		{name: "apiserver", run: apiserver.Run},
 		{name: "auth", run: auth.Run},
+		{name: "files", run: files.Run},
 		{name: "schema", run: schema.Run},
+		{name: "node", run: node.Run},
 	}
 }
 
