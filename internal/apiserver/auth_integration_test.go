@@ -5,6 +5,8 @@ package apiserver_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -97,4 +99,32 @@ func TestServiceAccountTokensAndRBAC(t *testing.T) {
 		}
 		return fmt.Errorf("still answered: %v", err)
 	})
+}
+
+// TestTokenFile authenticates with a static token from --token-file.
+func TestTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	tf := filepath.Join(dir, "tokens.csv")
+	if err := os.WriteFile(tf, []byte("s3cret-token,alice,uid-1,\"ops,devs\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := servertest.Start(t, server.Config{TokenFile: tf})
+	rc := rest.AnonymousClientConfig(s.RESTConfig)
+	rc.BearerToken = "s3cret-token"
+	alice, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := alice.AuthenticationV1().SelfSubjectReviews().Create(context.Background(), &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := r.Status.UserInfo; u.Username != "alice" || len(u.Groups) < 2 || u.Groups[0] != "ops" {
+		t.Errorf("token file user: %+v", u)
+	}
+	rc.BearerToken = "wrong"
+	bad, _ := kubernetes.NewForConfig(rc)
+	if _, err := bad.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{}); !apierrors.IsUnauthorized(err) {
+		t.Errorf("unknown token: got %v, want 401", err)
+	}
 }
