@@ -196,6 +196,10 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		AdvertiseAddress: advertise, SecurePort: port,
 		ExternalHost: net.JoinHostPort(advertise.String(), strconv.Itoa(port)),
 		Auth:         apiserver.AuthConfig{ClientCAs: creds.ca.Pool(), ServiceAccountKey: saKey, TokenFile: cfg.TokenFile},
+		// Kubelets' serving certificates are not verified (Kubernetes'
+		// default without --kubelet-certificate-authority): agents may
+		// serve self-signed ones.
+		Kubelet: &apiserver.KubeletConfig{ClientCertificate: creds.kubeletClient},
 	}, apiserver.Deps{
 		Storage: st, Log: deps.Log,
 		Healthy: func(ctx context.Context) error {
@@ -341,11 +345,14 @@ func advertiseAddress(cfg Config) net.IP {
 
 // credentials are the loaded PKI.
 type credentials struct {
-	ca        *pki.CA
-	serving   tls.Certificate
-	adminCert []byte
-	adminKey  []byte
-	dir       string
+	ca      *pki.CA
+	serving tls.Certificate
+	// kubeletClient is the API server's client certificate for kubelets
+	// (pods/log, exec, attach, portforward, nodes/proxy, stats).
+	kubeletClient tls.Certificate
+	adminCert     []byte
+	adminKey      []byte
+	dir           string
 }
 
 // ensurePKI creates or loads the CA, serving and admin certificates and
@@ -385,6 +392,15 @@ func ensurePKI(cfg Config, cidr *net.IPNet, advertise net.IP) (*credentials, err
 	if err != nil {
 		return nil, fmt.Errorf("loading serving certificate: %w", err)
 	}
+	if err := pki.EnsureCert(ca, filepath.Join(dir, "apiserver-kubelet-client.crt"), filepath.Join(dir, "apiserver-kubelet-client.key"), pki.CertSpec{
+		CommonName: "podvisor-apiserver-kubelet-client", Organizations: []string{"system:masters"}, Client: true,
+	}); err != nil {
+		return nil, fmt.Errorf("kubelet client certificate: %w", err)
+	}
+	kubeletClient, err := tls.LoadX509KeyPair(filepath.Join(dir, "apiserver-kubelet-client.crt"), filepath.Join(dir, "apiserver-kubelet-client.key"))
+	if err != nil {
+		return nil, fmt.Errorf("loading kubelet client certificate: %w", err)
+	}
 	adminCert, err := os.ReadFile(filepath.Join(dir, "admin.crt"))
 	if err != nil {
 		return nil, err
@@ -393,7 +409,7 @@ func ensurePKI(cfg Config, cidr *net.IPNet, advertise net.IP) (*credentials, err
 	if err != nil {
 		return nil, err
 	}
-	return &credentials{ca: ca, serving: serving, adminCert: adminCert, adminKey: adminKey, dir: dir}, nil
+	return &credentials{ca: ca, serving: serving, kubeletClient: kubeletClient, adminCert: adminCert, adminKey: adminKey, dir: dir}, nil
 }
 
 // writeKubeconfig writes the admin kubeconfig.
