@@ -16,6 +16,7 @@
 package kubeletproxy
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -214,8 +215,21 @@ func (c *Client) ServeSubresource(w http.ResponseWriter, r *http.Request, resour
 	h := proxy.NewUpgradeAwareHandler(loc, c.transport, false, upgrade, responder{log: c.deps.Logger})
 	h.UseLocationHost = true
 	h.FlushInterval = -1 // logs -f: every write at once
-	h.ServeHTTP(w, out)
+	h.ServeHTTP(controlled{w}, out)
 }
+
+// controlled gives the proxy Hijack and Flush through whatever wraps the
+// connection's writer (the API server's recorders unwrap), since the
+// proxy asserts http.Hijacker on the writer itself.
+type controlled struct{ http.ResponseWriter }
+
+func (c controlled) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(c.ResponseWriter).Hijack()
+}
+
+func (c controlled) Flush() { http.NewResponseController(c.ResponseWriter).Flush() }
+
+func (c controlled) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // proxyRest is the part of a nodes/{name}/proxy/... path after proxy.
 func proxyRest(p, node string) string {
