@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
@@ -105,6 +106,22 @@ func (s *Server) addExternalDiscovery(put func(string, any) error, groupList *me
 		agg.Items = append(agg.Items, ad)
 	}
 	return nil
+}
+
+// streamingUpgrade reports a GET upgrade of pods/exec, pods/attach or
+// pods/portforward (kubectl's WebSocket transport), which Kubernetes
+// authorizes with create as well as get, so that read-only access to
+// those subresources never runs commands.
+func streamingUpgrade(ri *requestInfo, r *http.Request) bool {
+	if !ri.IsResource || ri.APIGroup != "" || ri.Resource != "pods" || ri.Verb != "get" {
+		return false
+	}
+	switch ri.Subresource {
+	case "exec", "attach", "portforward":
+	default:
+		return false
+	}
+	return strings.TrimSpace(r.Header.Get("Upgrade")) != ""
 }
 
 // storeLister reads nodes and pods from the server's stores (watch

@@ -346,6 +346,12 @@ func (s *Server) authorize(ctx context.Context, user *authn.User, ri *requestInf
 		}
 	}
 	d, reason, err := s.auth.authorizer.Authorize(ctx, a)
+	if d == authz.Allow && streamingUpgrade(ri, r) {
+		// A WebSocket exec, attach or port-forward is a GET but runs
+		// commands: it also needs create (see streamingUpgrade).
+		a.Verb = "create"
+		d, reason, err = s.auth.authorizer.Authorize(ctx, a)
+	}
 	if d == authz.Allow {
 		return nil
 	}
