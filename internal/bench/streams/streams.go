@@ -1,15 +1,17 @@
 // Package streams benchmarks exec round trips through the kubelet's
 // streaming server (internal/kubelet/stream) against a real runc
 // container: `true` run with runc exec directly (the floor), through the
-// kubelet server over WebSocket (kubectl's default) and SPDY, and through
-// the API server's kubelet proxy (internal/apiserver/kubeletproxy) in front
-// of it, with client-go's remotecommand as kubectl uses it. cmd/bench runs
+// kubelet server over WebSocket (kubectl's default) and SPDY, through the
+// API server's kubelet proxy (internal/apiserver/kubeletproxy) alone in
+// front of it, and through a whole podvisor server (client-go's
+// remotecommand, and the embedded `kubectl exec`). cmd/bench runs
 // it as the "streams" suite; it needs root, runc, busybox-static and the
 // podvisor binary (the shim) in the bin directory.
 package streams
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -34,7 +36,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/remotecommand"
 
 	"github.com/podvisor/podvisor/internal/apiserver/kubeletproxy"
@@ -44,7 +48,9 @@ import (
 	"github.com/podvisor/podvisor/internal/kubelet/image/busybox"
 	"github.com/podvisor/podvisor/internal/kubelet/podsandbox"
 	"github.com/podvisor/podvisor/internal/kubelet/stream"
+	"github.com/podvisor/podvisor/internal/pki"
 	"github.com/podvisor/podvisor/internal/runtime/oci"
+	"github.com/podvisor/podvisor/internal/server"
 )
 
 // runs per row.
@@ -145,11 +151,16 @@ func Run(ctx context.Context, binDir string) ([]*report.Table, error) {
 		return nil, err
 	}
 
-	// The kubelet server and, in front of it, the API server's proxy.
-	ca, err := newCA()
+	// A podvisor server (no agent): its CA signs the kubelet's
+	// certificates, so that its kubelet client is trusted.
+	full, err := startServer(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("podvisor server: %w", err)
 	}
+	defer full.stop()
+	ca := &certAuthority{cert: full.ca.Cert, key: full.ca.Key, pem: full.ca.CertPEM}
+
+	// The kubelet server and, in front of it, the API server's proxy.
 	kcert, err := ca.issue("bench-node", nil, true)
 	if err != nil {
 		return nil, err
@@ -242,9 +253,49 @@ func Run(ctx context.Context, binDir string) ([]*report.Table, error) {
 		over := d.Percentile(50) - direct.Percentile(50)
 		t.AddRow(row.name, len(d), report.Ms(d.Percentile(50)), report.Ms(d.Percentile(99)), report.Ms(over))
 	}
+	// The real API server (embedded etcd, authn, authz, the proxy) in
+	// front of the same kubelet, with client-go and the embedded kubectl.
+	if err := full.register(ctx, port, pod); err != nil {
+		return nil, fmt.Errorf("registering the node: %w", err)
+	}
+	for _, row := range []struct {
+		name, transport string
+	}{{"podvisor server → kubelet, WebSocket v5 (client-go)", "websocket"}, {"podvisor server → kubelet, SPDY v4 (client-go)", "spdy"}} {
+		u, _ := url.Parse(full.cfg.Host + "/api/v1/namespaces/" + pod.Namespace + "/pods/web/exec?command=true&stdout=true&stderr=true")
+		d, err := measure(func() error {
+			var ex remotecommand.Executor
+			var err error
+			if row.transport == "websocket" {
+				ex, err = remotecommand.NewWebSocketExecutor(full.cfg, "GET", u.String())
+			} else {
+				ex, err = remotecommand.NewSPDYExecutor(full.cfg, "POST", u)
+			}
+			if err != nil {
+				return err
+			}
+			return ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: io.Discard, Stderr: io.Discard})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", row.name, err)
+		}
+		t.AddRow(row.name, len(d), report.Ms(d.Percentile(50)), report.Ms(d.Percentile(99)), report.Ms(d.Percentile(50)-direct.Percentile(50)))
+	}
+	d, err := measure(func() error {
+		out, err := exec.CommandContext(ctx, filepath.Join(binDir, "podvisor"), "kubectl", "--kubeconfig", full.kubeconfig,
+			"-n", pod.Namespace, "exec", "web", "--", "true").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("kubectl exec: %v: %s", err, out)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.AddRow("`kubectl exec web -- true` (embedded kubectl process)", len(d), report.Ms(d.Percentile(50)), report.Ms(d.Percentile(99)), report.Ms(d.Percentile(50)-direct.Percentile(50)))
 	t.Notes = []string{
 		"Each client run opens a new TLS connection, upgrades it, runs `true` through runc exec and reads the exit status, as `kubectl exec pod -- true` does after its discovery requests.",
-		"The API server rows put internal/apiserver/kubeletproxy (the upgrade-aware proxy the API server uses) in front of the kubelet, without the rest of the API server's pipeline.",
+		"The \"API server proxy\" rows put internal/apiserver/kubeletproxy alone in front of the kubelet; the \"podvisor server\" rows go through the whole API server (embedded etcd, authentication, authorization, pod lookup, proxy).",
+		"The kubectl row is a new kubectl process per run: its start-up and discovery (cached after the first run) are included.",
 	}
 	return []*report.Table{t}, nil
 }
@@ -268,7 +319,7 @@ func measure(f func() error) (report.Durations, error) {
 // certAuthority issues the benchmark's certificates.
 type certAuthority struct {
 	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
+	key  crypto.Signer
 	pem  []byte
 }
 
@@ -276,24 +327,6 @@ type certAuthority struct {
 type issued struct {
 	tls.Certificate
 	pemCert, pemKey []byte
-}
-
-func newCA() (*certAuthority, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench-ca"}, IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, err
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	return &certAuthority{cert: c, key: key, pem: pemBlock("CERTIFICATE", der)}, nil
 }
 
 func (ca *certAuthority) pool() *x509.CertPool {
@@ -325,4 +358,68 @@ func (ca *certAuthority) issue(cn string, orgs []string, server bool) (issued, e
 	}
 	return issued{Certificate: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
 		pemCert: pemBlock("CERTIFICATE", der), pemKey: pemBlock("PRIVATE KEY", kd)}, nil
+}
+
+// full is a podvisor server whose node is the benchmark's kubelet.
+type full struct {
+	ca         *pki.CA
+	cfg        *rest.Config
+	kubeconfig string
+	stop       func()
+}
+
+// startServer starts a podvisor server (no agent) in a temp dir.
+func startServer(ctx context.Context) (*full, error) {
+	dir, err := os.MkdirTemp("", "podvisor-bench-streams-server-")
+	if err != nil {
+		return nil, err
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.Start(ctx, server.Config{DataDir: dir, BindAddress: "127.0.0.1", AdvertiseAddress: "127.0.0.1"}, server.Deps{Log: logger})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	f := &full{kubeconfig: server.KubeconfigPath(dir)}
+	f.stop = func() { srv.Stop(); os.RemoveAll(dir) }
+	tlsDir := filepath.Join(dir, "tls")
+	if f.ca, err = pki.EnsureCA(filepath.Join(tlsDir, "ca.crt"), filepath.Join(tlsDir, "ca.key"), "podvisor-ca"); err == nil {
+		f.cfg, err = clientcmd.BuildConfigFromFlags("", f.kubeconfig)
+	}
+	if err != nil {
+		f.stop()
+		return nil, err
+	}
+	return f, nil
+}
+
+// register creates pod (running) and its node, whose kubelet listens on
+// 127.0.0.1:port.
+func (f *full) register(ctx context.Context, port int, pod *corev1.Pod) error {
+	cs, err := kubernetes.NewForConfig(f.cfg)
+	if err != nil {
+		return err
+	}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: pod.Namespace}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	p := pod.DeepCopy()
+	p.UID = ""
+	p.Spec.Containers[0].Image = "busybox"
+	created, err := cs.CoreV1().Pods(pod.Namespace).Create(ctx, p, metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	created.Status.Phase = corev1.PodRunning
+	if _, err := cs.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		return err
+	}
+	node, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: pod.Spec.NodeName}}, metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}}
+	node.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(port)
+	_, err = cs.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
+	return err
 }
