@@ -268,8 +268,8 @@ func TestReconcile(t *testing.T) {
 			wantWrites:  0,
 		},
 		{
-			name: "a deleted service's endpoints go",
-			objs: []runtime.Object{&corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns"}}},
+			name:       "a deleted service's endpoints go",
+			objs:       []runtime.Object{&corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns"}}},
 			wantGone:   true,
 			wantWrites: 1,
 		},
