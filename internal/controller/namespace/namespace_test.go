@@ -254,7 +254,11 @@ func TestLeavesOtherNamespacesAlone(t *testing.T) {
 		ns   *corev1.Namespace
 	}{
 		{"active", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "doomed"}, Spec: corev1.NamespaceSpec{Finalizers: []corev1.FinalizerName{FinalizerKubernetes}}}},
-		{"already finalized by us", func() *corev1.Namespace { n := terminatingNS(); n.Spec.Finalizers = []corev1.FinalizerName{"other"}; return n }()},
+		{"already finalized by us", func() *corev1.Namespace {
+			n := terminatingNS()
+			n.Spec.Finalizers = []corev1.FinalizerName{"other"}
+			return n
+		}()},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
