@@ -113,22 +113,28 @@ func TestPodUsage(t *testing.T) {
 			want: map[corev1.ResourceName]string{"pods": "1", "requests.cpu": "2", "requests.memory": "1Gi"},
 		},
 		{
-			name:  "Terminating scope counts pods with activeDeadlineSeconds",
-			quota: quota(nil, func(q *corev1.ResourceQuota) { q.Spec.Scopes = []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeTerminating} }),
-			pods:  []*corev1.Pod{pod("a"), pod("job", func(p *corev1.Pod) { p.Spec.ActiveDeadlineSeconds = &deadline })},
-			want:  map[corev1.ResourceName]string{"pods": "1", "requests.cpu": "250m"},
+			name: "Terminating scope counts pods with activeDeadlineSeconds",
+			quota: quota(nil, func(q *corev1.ResourceQuota) {
+				q.Spec.Scopes = []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeTerminating}
+			}),
+			pods: []*corev1.Pod{pod("a"), pod("job", func(p *corev1.Pod) { p.Spec.ActiveDeadlineSeconds = &deadline })},
+			want: map[corev1.ResourceName]string{"pods": "1", "requests.cpu": "250m"},
 		},
 		{
-			name:  "NotTerminating scope",
-			quota: quota(nil, func(q *corev1.ResourceQuota) { q.Spec.Scopes = []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeNotTerminating} }),
-			pods:  []*corev1.Pod{pod("a"), pod("b"), pod("job", func(p *corev1.Pod) { p.Spec.ActiveDeadlineSeconds = &deadline })},
-			want:  map[corev1.ResourceName]string{"pods": "2"},
+			name: "NotTerminating scope",
+			quota: quota(nil, func(q *corev1.ResourceQuota) {
+				q.Spec.Scopes = []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeNotTerminating}
+			}),
+			pods: []*corev1.Pod{pod("a"), pod("b"), pod("job", func(p *corev1.Pod) { p.Spec.ActiveDeadlineSeconds = &deadline })},
+			want: map[corev1.ResourceName]string{"pods": "2"},
 		},
 		{
-			name:  "BestEffort scope",
-			quota: quota(nil, func(q *corev1.ResourceQuota) { q.Spec.Scopes = []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeBestEffort} }),
-			pods:  []*corev1.Pod{pod("a"), pod("be", func(p *corev1.Pod) { p.Spec.Containers[0].Resources = corev1.ResourceRequirements{} })},
-			want:  map[corev1.ResourceName]string{"pods": "1", "requests.cpu": "0"},
+			name: "BestEffort scope",
+			quota: quota(nil, func(q *corev1.ResourceQuota) {
+				q.Spec.Scopes = []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeBestEffort}
+			}),
+			pods: []*corev1.Pod{pod("a"), pod("be", func(p *corev1.Pod) { p.Spec.Containers[0].Resources = corev1.ResourceRequirements{} })},
+			want: map[corev1.ResourceName]string{"pods": "1", "requests.cpu": "0"},
 		},
 		{
 			name: "PriorityClass scope selector",
