@@ -88,7 +88,7 @@ func New(cfg Config, d reconcile.Deps) (*Controller, error) {
 			}
 			ot, oldOK := target(o)
 			nt, newOK := target(n)
-			if oldOK != newOK || ot != nt || o.DeletionTimestamp != n.DeletionTimestamp {
+			if oldOK != newOK || ot != nt || (o.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil) {
 				c.enqueueAll() // everyone's routes to this node change
 				return
 			}
