@@ -314,4 +314,3 @@ func TestRepair(t *testing.T) {
 		t.Errorf("after the grace period (-want +got):\n%s", diff)
 	}
 }
-
