@@ -86,9 +86,10 @@ func New(cfg Config, d reconcile.Deps) (*Controller, error) {
 	if _, err := d.Informers.Core().V1().Pods().Informer().AddEventHandler(PodHandler(c.services, c.ctl.Enqueue, d.Log)); err != nil {
 		return nil, fmt.Errorf("watching pods: %w", err)
 	}
-	// A changed or deleted Endpoints object is put back.
+	// A deleted Endpoints object is put back. (Not on update: as in
+	// Kubernetes, Endpoints written before their Service exists are not
+	// deleted for it.)
 	if _, err := d.Informers.Core().V1().Endpoints().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		UpdateFunc: func(_, obj any) { c.ctl.EnqueueObject(obj) },
 		DeleteFunc: c.ctl.EnqueueObject,
 	}); err != nil {
 		return nil, fmt.Errorf("watching endpoints: %w", err)

@@ -94,24 +94,73 @@ func New(cfg Config, d reconcile.Deps) (*Controller, error) {
 		return nil, fmt.Errorf("watching resourcequotas: %w", err)
 	}
 	c.counts = countedKinds(f)
-	// Any change to a counted object recomputes its namespace's quotas.
-	for _, inf := range []cache.SharedIndexInformer{
-		f.Core().V1().Pods().Informer(), f.Core().V1().Services().Informer(),
-		f.Core().V1().PersistentVolumeClaims().Informer(), f.Core().V1().ConfigMaps().Informer(),
-		f.Core().V1().Secrets().Informer(), f.Core().V1().ReplicationControllers().Informer(),
-		f.Apps().V1().Deployments().Informer(), f.Apps().V1().ReplicaSets().Informer(),
-		f.Apps().V1().StatefulSets().Informer(), f.Apps().V1().DaemonSets().Informer(),
-		f.Batch().V1().Jobs().Informer(), f.Batch().V1().CronJobs().Informer(),
+	// Creations and deletions of counted objects recompute their
+	// namespace's quotas; updates only when they change what is counted.
+	type watched struct {
+		inf      cache.SharedIndexInformer
+		relevant func(oldObj, newObj any) bool
+	}
+	never := func(_, _ any) bool { return false }
+	for _, w := range []watched{
+		{f.Core().V1().Pods().Informer(), podChanged},
+		{f.Core().V1().Services().Informer(), serviceChanged},
+		{f.Core().V1().PersistentVolumeClaims().Informer(), claimChanged},
+		{f.Core().V1().ConfigMaps().Informer(), never}, {f.Core().V1().Secrets().Informer(), never},
+		{f.Core().V1().ReplicationControllers().Informer(), never},
+		{f.Apps().V1().Deployments().Informer(), never}, {f.Apps().V1().ReplicaSets().Informer(), never},
+		{f.Apps().V1().StatefulSets().Informer(), never}, {f.Apps().V1().DaemonSets().Informer(), never},
+		{f.Batch().V1().Jobs().Informer(), never}, {f.Batch().V1().CronJobs().Informer(), never},
 	} {
-		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.enqueueNamespace,
-			UpdateFunc: func(_, obj any) { c.enqueueNamespace(obj) },
+		relevant := w.relevant
+		if _, err := w.inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc: c.enqueueNamespace,
+			UpdateFunc: func(oldObj, newObj any) {
+				if relevant(oldObj, newObj) {
+					c.enqueueNamespace(newObj)
+				}
+			},
 			DeleteFunc: c.enqueueNamespace,
 		}); err != nil {
 			return nil, fmt.Errorf("watching counted objects: %w", err)
 		}
 	}
 	return c, nil
+}
+
+// podChanged: a pod finished, started deleting, or changed its
+// resources or scope-relevant fields.
+func podChanged(oldObj, newObj any) bool {
+	o, ok1 := oldObj.(*corev1.Pod)
+	n, ok2 := newObj.(*corev1.Pod)
+	if !ok1 || !ok2 {
+		return true
+	}
+	return o.Status.Phase != n.Status.Phase || (o.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil) ||
+		!apiequality.Semantic.DeepEqual(o.Spec.Containers, n.Spec.Containers) ||
+		!apiequality.Semantic.DeepEqual(o.Spec.InitContainers, n.Spec.InitContainers) ||
+		!apiequality.Semantic.DeepEqual(o.Spec.ActiveDeadlineSeconds, n.Spec.ActiveDeadlineSeconds)
+}
+
+// serviceChanged: type or ports changed (node ports, load balancers).
+func serviceChanged(oldObj, newObj any) bool {
+	o, ok1 := oldObj.(*corev1.Service)
+	n, ok2 := newObj.(*corev1.Service)
+	if !ok1 || !ok2 {
+		return true
+	}
+	return o.Spec.Type != n.Spec.Type || !apiequality.Semantic.DeepEqual(o.Spec.Ports, n.Spec.Ports) ||
+		!apiequality.Semantic.DeepEqual(o.Spec.AllocateLoadBalancerNodePorts, n.Spec.AllocateLoadBalancerNodePorts)
+}
+
+// claimChanged: the request or class changed.
+func claimChanged(oldObj, newObj any) bool {
+	o, ok1 := oldObj.(*corev1.PersistentVolumeClaim)
+	n, ok2 := newObj.(*corev1.PersistentVolumeClaim)
+	if !ok1 || !ok2 {
+		return true
+	}
+	return !apiequality.Semantic.DeepEqual(o.Spec.Resources, n.Spec.Resources) ||
+		!apiequality.Semantic.DeepEqual(o.Spec.StorageClassName, n.Spec.StorageClassName)
 }
 
 // countedKinds lists the object kinds counted by name.

@@ -266,3 +266,27 @@ func TestReconcile(t *testing.T) {
 		t.Errorf("unexpected write on an unchanged namespace: %v", a)
 	}
 }
+
+func TestRelevantUpdates(t *testing.T) {
+	now := metav1.NewTime(now)
+	tests := []struct {
+		name     string
+		fn       func(o, n any) bool
+		old, new any
+		want     bool
+	}{
+		{"pod status heartbeat", podChanged, pod("a"), pod("a", func(p *corev1.Pod) { p.Status.PodIP = "10.0.0.1" }), false},
+		{"pod finished", podChanged, pod("a"), pod("a", func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }), true},
+		{"pod deleting", podChanged, pod("a"), pod("a", func(p *corev1.Pod) { p.DeletionTimestamp = &now }), true},
+		{"pod resized", podChanged, pod("a"), pod("a", func(p *corev1.Pod) { p.Spec.Containers[0].Resources.Requests = rl("cpu", "1") }), true},
+		{"service label", serviceChanged, &corev1.Service{}, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"a": "b"}}}, false},
+		{"service type", serviceChanged, &corev1.Service{}, &corev1.Service{Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort}}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.fn(tc.old, tc.new); got != tc.want {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
