@@ -12,7 +12,10 @@
 // Why annotations and not a shared table: the node authorizer lets an
 // agent read its own Node, not arbitrary ConfigMaps, and the per-node
 // list changes only when the set of nodes, their pod CIDRs or addresses
-// change. Only the controller manager imports this package.
+// change; a burst of such changes is coalesced into one rewrite per node.
+// The list grows with the cluster: at about 80 bytes a route, the 256 KiB
+// annotation limit is reached near 3000 nodes. Only the controller
+// manager imports this package.
 package route
 
 import (
@@ -22,6 +25,7 @@ import (
 	"log/slog"
 	"net"
 	"sort"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -102,13 +106,19 @@ func New(cfg Config, d reconcile.Deps) (*Controller, error) {
 	return c, nil
 }
 
+// fanOutDelay coalesces bursts of node changes (many nodes joining and
+// getting pod CIDRs) into one rewrite of every node's routes.
+const fanOutDelay = time.Second
+
+// enqueueAll schedules every node's routes for a rewrite, shortly: keys
+// waiting in the queue are not added twice.
 func (c *Controller) enqueueAll() {
 	nodes, err := c.nodes.List(labels.Everything())
 	if err != nil {
 		return
 	}
 	for _, n := range nodes {
-		c.ctl.Enqueue(n.Name)
+		c.ctl.EnqueueAfter(n.Name, fanOutDelay)
 	}
 }
 
