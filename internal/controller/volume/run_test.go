@@ -73,3 +73,43 @@ func TestRunProvisionsOnSelectedNode(t *testing.T) {
 		t.Errorf("hostPath = %+v", pv.Spec.HostPath)
 	}
 }
+
+// TestRunClaimWaitsForVolume: a claim created before any volume fits is
+// bound when a fitting volume is created later (and first made
+// Available), with no other event for the claim.
+func TestRunClaimWaitsForVolume(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	client := fake.NewClientset(pvc("early", "1Gi"))
+	f := informers.NewSharedInformerFactory(client, 0)
+	c, err := New(Config{NoDefaultClass: true}, reconcile.Deps{Client: client, Informers: f, Recorder: record.NewFakeRecorder(1000),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: clock.RealClock{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Start(ctx.Done())
+	f.WaitForCacheSync(ctx.Done())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait(); f.Shutdown() })
+
+	bound := func(ctx context.Context) (bool, error) {
+		p, err := client.CoreV1().PersistentVolumeClaims("ns").Get(ctx, "early", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.ClaimBound, err
+	}
+	pending := func(ctx context.Context) (bool, error) {
+		p, err := client.CoreV1().PersistentVolumeClaims("ns").Get(ctx, "early", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.ClaimPending, err
+	}
+	if err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 30*time.Second, true, pending); err != nil {
+		t.Fatalf("waiting for Pending: %v", err)
+	}
+	v := pv("late", "1Gi")
+	v.Status.Phase = ""
+	if _, err := client.CoreV1().PersistentVolumes().Create(ctx, v, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 30*time.Second, true, bound); err != nil {
+		t.Fatalf("waiting for Bound: %v", err)
+	}
+}

@@ -152,25 +152,20 @@ func New(cfg Config, d reconcile.Deps) (*Controller, error) {
 		}
 	}
 	onVolume := func(obj any) {
-		if pv, ok := untomb(obj).(*corev1.PersistentVolume); ok {
-			c.ctl.Enqueue(volumePrefix + pv.Name)
-			if r := pv.Spec.ClaimRef; r != nil {
-				c.ctl.Enqueue(claimPrefix + r.Namespace + "/" + r.Name)
-			}
-		}
-	}
-	onClass := func(any) {
-		// A new or changed class may let pending claims proceed.
-		claims, err := c.claims.List(labels.Everything())
-		if err != nil {
+		pv, ok := untomb(obj).(*corev1.PersistentVolume)
+		if !ok {
 			return
 		}
-		for _, pvc := range claims {
-			if pvc.Spec.VolumeName == "" {
-				c.ctl.Enqueue(claimPrefix + pvc.Namespace + "/" + pvc.Name)
-			}
+		c.ctl.Enqueue(volumePrefix + pv.Name)
+		if r := pv.Spec.ClaimRef; r != nil {
+			c.ctl.Enqueue(claimPrefix + r.Namespace + "/" + r.Name)
+		} else if pv.Status.Phase == corev1.VolumeAvailable && pv.DeletionTimestamp == nil {
+			// A free volume may be what a pending claim waits for.
+			c.enqueueUnboundClaims()
 		}
 	}
+	// A new or changed class may let pending claims proceed.
+	onClass := func(any) { c.enqueueUnboundClaims() }
 	for _, reg := range []struct {
 		inf cache.SharedIndexInformer
 		fn  func(any)
@@ -187,6 +182,19 @@ func New(cfg Config, d reconcile.Deps) (*Controller, error) {
 		}
 	}
 	return c, nil
+}
+
+// enqueueUnboundClaims requeues every claim without a volume.
+func (c *Controller) enqueueUnboundClaims() {
+	claims, err := c.claims.List(labels.Everything())
+	if err != nil {
+		return
+	}
+	for _, pvc := range claims {
+		if pvc.Spec.VolumeName == "" {
+			c.ctl.Enqueue(claimPrefix + pvc.Namespace + "/" + pvc.Name)
+		}
+	}
 }
 
 // Run creates the default StorageClass if absent, then reconciles until
