@@ -13,9 +13,13 @@
 // used, and slices that become empty are deleted. A Service with no
 // endpoints keeps one empty placeholder slice, as Kubernetes does.
 //
-// Services without a selector are not touched (Kubernetes mirrors their
-// hand-written Endpoints instead; the `kubernetes` Service's endpoints are
-// the API server's). Only the controller manager imports this package.
+// For Services without a selector the controller is Kubernetes'
+// EndpointSlice mirroring controller instead: it copies their
+// hand-written Endpoints into slices managed by
+// endpointslicemirroring-controller.k8s.io, unless the Endpoints carry
+// endpointslice.kubernetes.io/skip-mirror=true (as the API server labels
+// the `kubernetes` Service's, whose slice is its own to write). Only the
+// controller manager imports this package.
 package endpointslice
 
 import (
@@ -51,6 +55,9 @@ import (
 const (
 	// ControllerName is the managed-by label's value for our slices.
 	ControllerName = "endpointslice-controller.k8s.io"
+	// MirrorControllerName is the managed-by label's value for slices
+	// mirrored from the Endpoints of Services without selector.
+	MirrorControllerName = "endpointslicemirroring-controller.k8s.io"
 	// DefaultMaxEndpointsPerSlice is Kubernetes' default
 	// --max-endpoints-per-slice.
 	DefaultMaxEndpointsPerSlice = 100
@@ -71,10 +78,12 @@ type Controller struct {
 	services corelisters.ServiceLister
 	pods     corelisters.PodLister
 	slices   discoverylisters.EndpointSliceLister
-	recorder record.EventRecorder
-	log      *slog.Logger
-	ctl      *reconcile.Controller
-	tracker  *tracker
+	// endpoints are mirrored for Services without selector.
+	endpoints corelisters.EndpointsLister
+	recorder  record.EventRecorder
+	log       *slog.Logger
+	ctl       *reconcile.Controller
+	tracker   *tracker
 }
 
 // New builds the controller and registers its informers (services, pods,
@@ -90,14 +99,15 @@ func New(cfg Config, d reconcile.Deps) (*Controller, error) {
 		cfg.Workers = 5
 	}
 	c := &Controller{
-		max:      cfg.MaxEndpointsPerSlice,
-		client:   d.Client,
-		services: d.Informers.Core().V1().Services().Lister(),
-		pods:     d.Informers.Core().V1().Pods().Lister(),
-		slices:   d.Informers.Discovery().V1().EndpointSlices().Lister(),
-		recorder: d.Recorder,
-		log:      d.Log,
-		tracker:  newTracker(d.Clock),
+		max:       cfg.MaxEndpointsPerSlice,
+		client:    d.Client,
+		services:  d.Informers.Core().V1().Services().Lister(),
+		pods:      d.Informers.Core().V1().Pods().Lister(),
+		slices:    d.Informers.Discovery().V1().EndpointSlices().Lister(),
+		endpoints: d.Informers.Core().V1().Endpoints().Lister(),
+		recorder:  d.Recorder,
+		log:       d.Log,
+		tracker:   newTracker(d.Clock),
 	}
 	c.ctl = reconcile.New("endpointslice", c.Reconcile, reconcile.Options{Workers: cfg.Workers, Logger: d.Log})
 	if _, err := d.Informers.Core().V1().Services().Informer().AddEventHandler(c.ctl.Handler()); err != nil {
@@ -111,7 +121,8 @@ func New(cfg Config, d reconcile.Deps) (*Controller, error) {
 			obj = t.Obj
 		}
 		s, ok := obj.(*discoveryv1.EndpointSlice)
-		if !ok || s.Labels[discoveryv1.LabelManagedBy] != ControllerName || s.Labels[discoveryv1.LabelServiceName] == "" {
+		if !ok || s.Labels[discoveryv1.LabelServiceName] == "" ||
+			s.Labels[discoveryv1.LabelManagedBy] != ControllerName && s.Labels[discoveryv1.LabelManagedBy] != MirrorControllerName {
 			return
 		}
 		c.ctl.Enqueue(s.Namespace + "/" + s.Labels[discoveryv1.LabelServiceName])
@@ -122,6 +133,10 @@ func New(cfg Config, d reconcile.Deps) (*Controller, error) {
 		DeleteFunc: onSlice,
 	}); err != nil {
 		return nil, fmt.Errorf("watching endpointslices: %w", err)
+	}
+	// Hand-written Endpoints of selector-less Services are mirrored.
+	if _, err := d.Informers.Core().V1().Endpoints().Informer().AddEventHandler(c.ctl.Handler()); err != nil {
+		return nil, fmt.Errorf("watching endpoints: %w", err)
 	}
 	return c, nil
 }
@@ -138,20 +153,27 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 	if err != nil {
 		return nil
 	}
-	existing, err := c.slices.EndpointSlices(ns).List(labels.SelectorFromSet(labels.Set{
-		discoveryv1.LabelServiceName: name, discoveryv1.LabelManagedBy: ControllerName,
-	}))
+	all, err := c.slices.EndpointSlices(ns).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: name}))
 	if err != nil {
 		return fmt.Errorf("listing endpointslices of %s: %w", key, err)
 	}
-	if !c.tracker.satisfied(key, existing) {
+	var ours, mirror []*discoveryv1.EndpointSlice
+	for _, s := range all {
+		switch s.Labels[discoveryv1.LabelManagedBy] {
+		case ControllerName:
+			ours = append(ours, s)
+		case MirrorControllerName:
+			mirror = append(mirror, s)
+		}
+	}
+	if !c.tracker.satisfied(key, append(append([]*discoveryv1.EndpointSlice{}, ours...), mirror...)) {
 		return fmt.Errorf("service %s: %w", key, errStale)
 	}
 	svc, err := c.services.Services(ns).Get(name)
 	if apierrors.IsNotFound(err) {
 		// Owner references would let the garbage collector do this; we
 		// do not wait for it.
-		for _, s := range existing {
+		for _, s := range append(ours, mirror...) {
 			if err := c.delete(ctx, key, s); err != nil {
 				return err
 			}
@@ -162,14 +184,27 @@ func (c *Controller) Reconcile(ctx context.Context, key string) error {
 	if err != nil {
 		return fmt.Errorf("getting service %s: %w", key, err)
 	}
+	var p Changes
 	if svc.Spec.Selector == nil {
-		return nil
+		// Mirror the hand-written Endpoints; slices from a former
+		// selector go.
+		ep, err := c.endpoints.Endpoints(ns).Get(name)
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("getting endpoints %s: %w", key, err)
+		}
+		if err != nil {
+			ep = nil
+		}
+		p = Mirror(svc, ep, mirror, c.max)
+		p.Delete = append(p.Delete, ours...)
+	} else {
+		pods, err := c.pods.Pods(ns).List(labels.SelectorFromValidatedSet(svc.Spec.Selector))
+		if err != nil {
+			return fmt.Errorf("listing pods of %s: %w", key, err)
+		}
+		p = Plan(svc, pods, ours, c.max)
+		p.Delete = append(p.Delete, mirror...)
 	}
-	pods, err := c.pods.Pods(ns).List(labels.SelectorFromValidatedSet(svc.Spec.Selector))
-	if err != nil {
-		return fmt.Errorf("listing pods of %s: %w", key, err)
-	}
-	p := Plan(svc, pods, existing, c.max)
 	for _, s := range p.Create {
 		base := svc.Name
 		if len(base) > 57 {
@@ -352,10 +387,34 @@ func podIPs(pod *corev1.Pod) []net.IP {
 // cached) into the desired slices of svc over pods, with at most max
 // endpoints per slice, touching as few slices as it can.
 func Plan(svc *corev1.Service, pods []*corev1.Pod, existing []*discoveryv1.EndpointSlice, max int) Changes {
-	var ch Changes
-	want := desired(svc, pods)
-	meta := sliceMeta(svc)
+	return plan(svc, desired(svc, pods), existing, max, sliceMeta(svc, ControllerName, nil), true)
+}
 
+// Mirror returns the writes that turn existing (slices this controller
+// mirrored for svc) into a copy of ep, the hand-written Endpoints of a
+// Service without selector, as Kubernetes' EndpointSlice mirroring
+// controller does: each address becomes an endpoint (ready or not),
+// grouped by address type and port set. Without Endpoints there is no
+// slice; Endpoints labelled endpointslice.kubernetes.io/skip-mirror=true
+// are left alone, their slices too (the API server writes both for the
+// `kubernetes` Service).
+func Mirror(svc *corev1.Service, ep *corev1.Endpoints, existing []*discoveryv1.EndpointSlice, max int) Changes {
+	if ep != nil && ep.Labels[discoveryv1.LabelSkipMirror] == "true" {
+		// Whoever wrote these Endpoints writes their slices too.
+		return Changes{}
+	}
+	var want map[string]*group
+	var epLabels map[string]string
+	if ep != nil {
+		want = mirrored(ep)
+		epLabels = ep.Labels
+	}
+	return plan(svc, want, existing, max, sliceMeta(svc, MirrorControllerName, epLabels), false)
+}
+
+// plan is Plan and Mirror: the writes that turn existing into want.
+func plan(svc *corev1.Service, want map[string]*group, existing []*discoveryv1.EndpointSlice, max int, meta metav1.ObjectMeta, keepPlaceholder bool) Changes {
+	var ch Changes
 	byGroup := map[string][]*discoveryv1.EndpointSlice{}
 	for _, s := range existing {
 		if !ownedBy(s, svc) {
@@ -366,7 +425,7 @@ func Plan(svc *corev1.Service, pods []*corev1.Pod, existing []*discoveryv1.Endpo
 		byGroup[k] = append(byGroup[k], s)
 	}
 
-	if len(want) == 0 {
+	if len(want) == 0 && keepPlaceholder {
 		return placeholder(svc, meta, byGroup, ch)
 	}
 
@@ -391,6 +450,59 @@ func Plan(svc *corev1.Service, pods []*corev1.Pod, existing []*discoveryv1.Endpo
 		planGroup(g, slices, meta, svc, max, &ch)
 	}
 	return ch
+}
+
+// mirrored groups the addresses of a hand-written Endpoints object.
+func mirrored(ep *corev1.Endpoints) map[string]*group {
+	out := map[string]*group{}
+	for _, ss := range ep.Subsets {
+		var ports []discoveryv1.EndpointPort
+		for _, p := range ss.Ports {
+			name, port, proto := p.Name, p.Port, p.Protocol
+			if proto == "" {
+				proto = corev1.ProtocolTCP
+			}
+			ports = append(ports, discoveryv1.EndpointPort{Name: &name, Port: &port, Protocol: &proto, AppProtocol: p.AppProtocol})
+		}
+		sort.Slice(ports, func(i, j int) bool { return *ports[i].Name < *ports[j].Name })
+		add := func(a corev1.EndpointAddress, ready bool) {
+			ip := net.ParseIP(a.IP)
+			if ip == nil {
+				return
+			}
+			at := discoveryv1.AddressTypeIPv4
+			if ip.To4() == nil {
+				at = discoveryv1.AddressTypeIPv6
+			}
+			e := discoveryv1.Endpoint{
+				Addresses:  []string{ip.String()},
+				Conditions: discoveryv1.EndpointConditions{Ready: ptr(ready), Serving: ptr(ready), Terminating: ptr(false)},
+				NodeName:   a.NodeName,
+			}
+			if a.Hostname != "" {
+				e.Hostname = ptr(a.Hostname)
+			}
+			if a.TargetRef != nil {
+				e.TargetRef = a.TargetRef.DeepCopy()
+			}
+			k := groupKey(at, ports)
+			g := out[k]
+			if g == nil {
+				g = &group{addressType: at, ports: ports, eps: map[string]discoveryv1.Endpoint{}}
+				out[k] = g
+			}
+			if _, dup := g.eps[ip.String()]; !dup || ready {
+				g.eps[ip.String()] = e
+			}
+		}
+		for _, a := range ss.NotReadyAddresses {
+			add(a, false)
+		}
+		for _, a := range ss.Addresses {
+			add(a, true)
+		}
+	}
+	return out
 }
 
 // planGroup plans one address type and port set.
@@ -534,15 +646,19 @@ func ownedBy(s *discoveryv1.EndpointSlice, svc *corev1.Service) bool {
 	return len(s.OwnerReferences) == 0
 }
 
-// sliceMeta is the metadata of svc's slices: the Service's labels, ours,
-// and a controller owner reference to the Service.
-func sliceMeta(svc *corev1.Service) metav1.ObjectMeta {
+// sliceMeta is the metadata of svc's slices: the Service's labels (and
+// for mirrored slices, the Endpoints' labels), ours, and a controller
+// owner reference to the Service.
+func sliceMeta(svc *corev1.Service, managedBy string, extra map[string]string) metav1.ObjectMeta {
 	l := map[string]string{}
 	for k, v := range svc.Labels {
 		l[k] = v
 	}
+	for k, v := range extra {
+		l[k] = v
+	}
 	l[discoveryv1.LabelServiceName] = svc.Name
-	l[discoveryv1.LabelManagedBy] = ControllerName
+	l[discoveryv1.LabelManagedBy] = managedBy
 	if svc.Spec.ClusterIP == corev1.ClusterIPNone {
 		l[endpoints.LabelHeadless] = ""
 	} else {

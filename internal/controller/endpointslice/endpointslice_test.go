@@ -348,3 +348,101 @@ func TestReconcile(t *testing.T) {
 		t.Errorf("got %d slices after the service went, want 0", len(list.Items))
 	}
 }
+
+func TestMirror(t *testing.T) {
+	svc := service()
+	svc.Spec.Selector = nil
+	node := "n1"
+	ep := &corev1.Endpoints{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", Labels: map[string]string{"team": "a"}},
+		Subsets: []corev1.EndpointSubset{{
+			Addresses:         []corev1.EndpointAddress{{IP: "192.168.0.1", NodeName: &node}, {IP: "fd00::1"}},
+			NotReadyAddresses: []corev1.EndpointAddress{{IP: "192.168.0.2", Hostname: "db-1"}},
+			Ports:             []corev1.EndpointPort{{Name: "sql", Port: 5432, Protocol: corev1.ProtocolTCP}},
+		}},
+	}
+	ch := Mirror(svc, ep, nil, 100)
+	if len(ch.Create) != 2 || len(ch.Update)+len(ch.Delete) != 0 {
+		t.Fatalf("got %d creates, %d updates, %d deletes; want 2 creates (IPv4 and IPv6)", len(ch.Create), len(ch.Update), len(ch.Delete))
+	}
+	var v4 *discoveryv1.EndpointSlice
+	for _, s := range ch.Create {
+		if s.AddressType == discoveryv1.AddressTypeIPv4 {
+			v4 = s
+		}
+		if s.Labels[discoveryv1.LabelManagedBy] != MirrorControllerName || s.Labels["team"] != "a" || s.Labels[discoveryv1.LabelServiceName] != "web" {
+			t.Errorf("labels = %v", s.Labels)
+		}
+	}
+	if v4 == nil || len(v4.Endpoints) != 2 {
+		t.Fatalf("IPv4 slice = %+v, want two endpoints", v4)
+	}
+	got := map[string]bool{}
+	for _, e := range v4.Endpoints {
+		got[e.Addresses[0]] = *e.Conditions.Ready
+	}
+	if diff := cmp.Diff(map[string]bool{"192.168.0.1": true, "192.168.0.2": false}, got); diff != "" {
+		t.Errorf("readiness (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]discoveryv1.EndpointPort{{Name: ptr("sql"), Port: ptr(int32(5432)), Protocol: ptr(corev1.ProtocolTCP)}}, v4.Ports); diff != "" {
+		t.Errorf("ports (-want +got):\n%s", diff)
+	}
+	// Applied, it is stable; the Endpoints gone, so are the slices;
+	// skip-mirror leaves everything alone.
+	after := apply(nil, ch)
+	if again := Mirror(svc, ep, after, 100); len(again.Create)+len(again.Update)+len(again.Delete) != 0 {
+		t.Errorf("second mirror not empty: %+v", again)
+	}
+	if gone := Mirror(svc, nil, after, 100); len(gone.Delete) != 2 || len(gone.Create) != 0 {
+		t.Errorf("without Endpoints: %d deletes, %d creates; want 2, 0", len(gone.Delete), len(gone.Create))
+	}
+	skip := ep.DeepCopy()
+	skip.Labels = map[string]string{discoveryv1.LabelSkipMirror: "true"}
+	if ch := Mirror(svc, skip, after, 100); len(ch.Create)+len(ch.Update)+len(ch.Delete) != 0 {
+		t.Errorf("skip-mirror: %+v, want no change", ch)
+	}
+}
+
+func TestReconcileSwitchesBetweenSelectorAndMirror(t *testing.T) {
+	svc := service()
+	ep := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns"},
+		Subsets: []corev1.EndpointSubset{{Addresses: []corev1.EndpointAddress{{IP: "192.168.9.9"}}, Ports: []corev1.EndpointPort{{Port: 1}}}}}
+	objs := []runtime.Object{svc, pod(0, true), ep}
+	client := fake.NewClientset(objs...)
+	f := informers.NewSharedInformerFactory(client, 0)
+	c, err := New(Config{}, reconcile.Deps{Client: client, Informers: f, Recorder: record.NewFakeRecorder(100),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: clocktesting.NewFakeClock(metav1.Now().Time)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Core().V1().Services().Informer().GetIndexer().Add(svc)
+	_ = f.Core().V1().Pods().Informer().GetIndexer().Add(pod(0, true))
+	_ = f.Core().V1().Endpoints().Informer().GetIndexer().Add(ep)
+	ctx := context.Background()
+	sync := func() []string {
+		l, _ := client.DiscoveryV1().EndpointSlices("ns").List(ctx, metav1.ListOptions{})
+		idx := f.Discovery().V1().EndpointSlices().Informer().GetIndexer()
+		_ = idx.Replace(nil, "")
+		var out []string
+		for i := range l.Items {
+			_ = idx.Add(&l.Items[i])
+			out = append(out, l.Items[i].Labels[discoveryv1.LabelManagedBy]+" "+l.Items[i].Endpoints[0].Addresses[0])
+		}
+		return out
+	}
+	if err := c.Reconcile(ctx, "ns/web"); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{ControllerName + " " + ip(0)}, sync()); diff != "" {
+		t.Errorf("with a selector (-want +got):\n%s", diff)
+	}
+	noSel := svc.DeepCopy()
+	noSel.Spec.Selector = nil
+	_ = f.Core().V1().Services().Informer().GetIndexer().Update(noSel)
+	if err := c.Reconcile(ctx, "ns/web"); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{MirrorControllerName + " 192.168.9.9"}, sync()); diff != "" {
+		t.Errorf("without a selector (-want +got):\n%s", diff)
+	}
+}
