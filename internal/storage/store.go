@@ -51,6 +51,22 @@ func New(cfg Config, client *clientv3.Client, log *slog.Logger) *Store {
 	return &Store{client: client, codec: cfg.Codec, serializable: cfg.SerializableReads, log: log}
 }
 
+// WithCodec returns a store over the same etcd client that encodes and
+// decodes with c: a resource stored as another resource's objects (a
+// view) converts in its codec.
+func (s *Store) WithCodec(c Codec) *Store {
+	cp := *s
+	cp.codec = c
+	return &cp
+}
+
+// Codec returns the store's codec.
+func (s *Store) Codec() Codec { return s.codec }
+
+// Encode encodes obj as the store writes it (for side keys that hold
+// objects).
+func (s *Store) Encode(obj runtime.Object) ([]byte, error) { return s.encode(obj) }
+
 // Client returns the etcd client the store uses.
 func (s *Store) Client() *clientv3.Client { return s.client }
 
