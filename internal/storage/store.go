@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -165,16 +167,42 @@ func ParseResourceVersion(rv string) (int64, error) {
 
 // encode encodes obj for etcd without its resourceVersion (the revision
 // is the truth) and restores it afterwards.
+// encode encodes obj without its resourceVersion (etcd's revision says
+// it). obj is never written to: it may be a watch cache's object that
+// concurrent readers share, so the resourceVersion is cleared on a
+// copy.
 func (s *Store) encode(obj runtime.Object) ([]byte, error) {
 	a, err := meta.Accessor(obj)
 	if err != nil {
 		return nil, err
 	}
-	rv := a.GetResourceVersion()
-	a.SetResourceVersion("")
-	data, err := s.codec.Encode(obj)
-	a.SetResourceVersion(rv)
-	return data, err
+	if a.GetResourceVersion() == "" {
+		return s.codec.Encode(obj)
+	}
+	return s.codec.Encode(withoutResourceVersion(obj))
+}
+
+// withoutResourceVersion returns a copy of obj whose resourceVersion is
+// empty, sharing everything else with obj. For the usual typed objects (a
+// pointer to a struct embedding metav1.ObjectMeta by value) a shallow copy
+// of the struct is enough, and far cheaper than a deep copy of a pod;
+// anything else (unstructured objects keep their metadata in a shared
+// map) is deep-copied.
+func withoutResourceVersion(obj runtime.Object) runtime.Object {
+	v := reflect.ValueOf(obj)
+	if v.Kind() == reflect.Pointer && !v.IsNil() && v.Elem().Kind() == reflect.Struct {
+		if f, ok := v.Elem().Type().FieldByName("ObjectMeta"); ok && f.Type == reflect.TypeFor[metav1.ObjectMeta]() && f.Anonymous {
+			cp := reflect.New(v.Elem().Type())
+			cp.Elem().Set(v.Elem())
+			cp.Elem().FieldByIndex(f.Index).Addr().Interface().(*metav1.ObjectMeta).ResourceVersion = ""
+			return cp.Interface().(runtime.Object)
+		}
+	}
+	cp := obj.DeepCopyObject()
+	if a, err := meta.Accessor(cp); err == nil {
+		a.SetResourceVersion("")
+	}
+	return cp
 }
 
 func (s *Store) decode(key string, data []byte, rev int64, into runtime.Object) error {
