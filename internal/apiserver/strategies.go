@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"github.com/podvisor/podvisor/internal/registry"
+	"github.com/podvisor/podvisor/internal/registry/apps/controllerrevisions"
 	"github.com/podvisor/podvisor/internal/registry/apps/daemonsets"
 	"github.com/podvisor/podvisor/internal/registry/apps/deployments"
 	"github.com/podvisor/podvisor/internal/registry/apps/replicasets"
@@ -47,5 +48,6 @@ func strategies(svc validation.ServiceOptions) []registry.Strategy {
 		roles.New(), clusterroles.New(), rolebindings.New(), clusterrolebindings.New(),
 		storageclasses.New(), runtimeclasses.New(), horizontalpodautoscalers.New(),
 		poddisruptionbudgets.New(), eventsv1.New(),
+		controllerrevisions.New(),
 	}
 }
