@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/podvisor/podvisor/internal/apiserver/codec"
+	"github.com/podvisor/podvisor/internal/registry"
 )
 
 // groupOrder is the order groups are advertised in, as Kubernetes does:
@@ -44,6 +45,9 @@ var standardVerbs = metav1.Verbs{"create", "delete", "deletecollection", "get", 
 func (res *resource) verbs() metav1.Verbs {
 	if res.store == nil {
 		return metav1.Verbs{"create"}
+	}
+	if v, ok := res.store.Strategy().(registry.Verber); ok {
+		return metav1.Verbs(v.Verbs())
 	}
 	return standardVerbs
 }

@@ -56,6 +56,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri *reque
 		s.serveVirtual(w, r, ri, res)
 		return
 	}
+	if !res.allows(ri.Verb) {
+		s.writeError(w, r, apierrors.NewMethodNotSupported(res.info.GroupResource(), ri.Verb))
+		return
+	}
 	switch ri.Verb {
 	case "get":
 		s.get(w, r, ri, res)
@@ -80,6 +84,20 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri *reque
 	default:
 		s.writeError(w, r, apierrors.NewMethodNotSupported(res.info.GroupResource(), r.Method))
 	}
+}
+
+// allows reports whether the resource serves verb.
+func (res *resource) allows(verb string) bool {
+	v, ok := res.store.Strategy().(registry.Verber)
+	if !ok {
+		return true
+	}
+	for _, x := range v.Verbs() {
+		if x == verb {
+			return true
+		}
+	}
+	return false
 }
 
 // negotiate picks the response form or answers 406. Watches are always

@@ -172,6 +172,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	for _, st := range strategies(validation.ServiceOptions{NodePortRange: validation.PortRange{Base: int32(cfg.NodePortBase), Size: int32(cfg.NodePortSize)}}) {
 		info := st.Info()
 		rcfg := rest.Config{Strategy: st, Admission: adm, Now: s.now, Hooks: s.hooksFor(info), Fields: fm}
+		if v, ok := st.(registry.View); ok {
+			stored := v.Stored()
+			rcfg.Prefix = storage.Key(stored.Group, stored.Resource, "", "")
+			rcfg.Codec = viewCodec{inner: deps.Storage.Codec(), view: v}
+		}
 		res := &resource{info: info, store: rest.New(rcfg, deps.Storage, deps.Log)}
 		res.subresources = s.subresourcesFor(res)
 		gvr := info.GroupVersion().WithResource(info.Resource)

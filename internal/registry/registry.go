@@ -121,6 +121,28 @@ type DeletedObjectReturner interface {
 	ReturnDeletedObject() bool
 }
 
+// View is implemented by resources whose objects are stored as another
+// resource's (events.k8s.io/v1 events are core/v1 events, as in
+// Kubernetes): the pipeline reads and writes the stored resource's keys,
+// converting on the way, so both APIs see the same objects.
+type View interface {
+	// Stored is the resource whose keys hold the objects.
+	Stored() schema.GroupResource
+	// NewStored returns an empty object of the stored type.
+	NewStored() runtime.Object
+	// ToStored converts obj into the stored type (apiVersion and kind
+	// set); FromStored converts a stored object into into.
+	ToStored(obj runtime.Object) runtime.Object
+	FromStored(stored, into runtime.Object)
+}
+
+// Verber is implemented by resources that serve only some of the standard
+// verbs (create, delete, deletecollection, get, list, patch, update,
+// watch); the others get 405 Method Not Allowed.
+type Verber interface {
+	Verbs() []string
+}
+
 // Tabler is implemented by strategies that print their own table rows for
 // `kubectl get`, overriding the shared printers.
 type Tabler interface {

@@ -32,6 +32,7 @@ func NewScheme() (*runtime.Scheme, error) {
 		coordinationv1.AddToScheme, rbacv1.AddToScheme, storagev1.AddToScheme, nodev1.AddToScheme,
 		autoscalingv1.AddToScheme, autoscalingv2.AddToScheme, policyv1.AddToScheme, eventsv1.AddToScheme,
 		authorizationv1.AddToScheme, authenticationv1.AddToScheme, apidiscoveryv2.AddToScheme,
+		addEventConversions,
 	} {
 		if err := add(s); err != nil {
 			return nil, fmt.Errorf("building scheme: %w", err)

@@ -77,6 +77,14 @@ type Config struct {
 	Fields FieldManager
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Prefix, if set, replaces the resource's etcd key prefix
+	// (/registry/<group>/<resource>/), for resources whose objects live
+	// under other keys: a view of another resource, or records the
+	// server keeps for itself (allocated cluster IPs).
+	Prefix string
+	// Codec, if set, replaces the storage's codec for this resource (a
+	// view converts between its type and the stored one).
+	Codec storage.Codec
 }
 
 // Store serves one resource.
@@ -98,9 +106,16 @@ type Store struct {
 // own watch cache; call Start before serving.
 func New(cfg Config, store *storage.Store, log *slog.Logger) *Store {
 	info := cfg.Strategy.Info()
+	if cfg.Codec != nil {
+		store = store.WithCodec(cfg.Codec)
+	}
+	prefix := cfg.Prefix
+	if prefix == "" {
+		prefix = storage.Key(info.Group, info.Resource, "", "")
+	}
 	s := &Store{
 		strategy: cfg.Strategy, info: info, adm: cfg.Admission, hooks: cfg.Hooks, now: cfg.Now, fields: cfg.Fields,
-		store: store, prefix: storage.Key(info.Group, info.Resource, "", ""), gvk: info.GVK(),
+		store: store, prefix: prefix, gvk: info.GVK(),
 		log: log.With("resource", info.GroupResource().String()),
 	}
 	if s.now == nil {
@@ -142,10 +157,10 @@ func (s *Store) newObj() runtime.Object {
 // Key returns the etcd key of an object; name "" gives the prefix of the
 // namespace ("" namespace: of the whole resource).
 func (s *Store) Key(namespace, name string) string {
-	if !s.info.Namespaced {
-		namespace = ""
+	if !s.info.Namespaced || namespace == "" {
+		return s.prefix + name
 	}
-	return storage.Key(s.info.Group, s.info.Resource, namespace, name)
+	return s.prefix + namespace + "/" + name
 }
 
 // Err converts a storage error about name into an API status error.

@@ -1,11 +1,15 @@
-// Package events is the strategy for events.k8s.io/v1 events. Imported by the API server.
+// Package events is the strategy for events.k8s.io/v1 events, a view of
+// the core/v1 events: both APIs read and write the same stored objects, as
+// in Kubernetes. Imported by the API server.
 package events
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/podvisor/podvisor/internal/registry"
 	"github.com/podvisor/podvisor/internal/validation"
@@ -22,6 +26,7 @@ func New() *Strategy {
 var (
 	_ registry.Strategy        = (*Strategy)(nil)
 	_ registry.CreateOnUpdater = (*Strategy)(nil)
+	_ registry.View            = (*Strategy)(nil)
 )
 
 // Info implements registry.Strategy.Info.
@@ -51,4 +56,22 @@ func (*Strategy) Attrs(obj runtime.Object) (labels.Set, fields.Set, error) {
 		"reportingController": e.ReportingController,
 		"type":                e.Type,
 	})
+}
+
+// Stored implements registry.View: core/v1 events.
+func (*Strategy) Stored() schema.GroupResource { return schema.GroupResource{Resource: "events"} }
+
+// NewStored implements registry.View.NewStored.
+func (*Strategy) NewStored() runtime.Object { return &corev1.Event{} }
+
+// ToStored implements registry.View.ToStored.
+func (*Strategy) ToStored(obj runtime.Object) runtime.Object {
+	out := &corev1.Event{}
+	registry.EventFromEventsV1(obj.(*eventsv1.Event), out)
+	return out
+}
+
+// FromStored implements registry.View.FromStored.
+func (*Strategy) FromStored(stored, into runtime.Object) {
+	registry.EventToEventsV1(stored.(*corev1.Event), into.(*eventsv1.Event))
 }
