@@ -21,8 +21,8 @@ import (
 // events before events.k8s.io events).
 var groupOrder = []string{
 	"", "apps", "events.k8s.io", "authentication.k8s.io", "authorization.k8s.io", "autoscaling",
-	"batch", "policy", "rbac.authorization.k8s.io", "storage.k8s.io", "coordination.k8s.io",
-	"node.k8s.io", "discovery.k8s.io",
+	"batch", "networking.k8s.io", "policy", "rbac.authorization.k8s.io", "storage.k8s.io",
+	"scheduling.k8s.io", "coordination.k8s.io", "node.k8s.io", "discovery.k8s.io",
 }
 
 // groupInfo is one API group and its versions, preferred first.

@@ -56,6 +56,10 @@ type Config struct {
 	// NamespaceFinalizeInterval is how often terminating namespaces are
 	// checked for emptiness; 0 means 2s.
 	NamespaceFinalizeInterval time.Duration
+	// AllocationRepairInterval is how often the cluster IP and node port
+	// records are checked against the Services (repairAllocations); 0
+	// means 3 minutes, Kubernetes' period.
+	AllocationRepairInterval time.Duration
 	// Auth configures authentication and token issuing.
 	Auth AuthConfig
 	// Kubelet, when set, proxies the kubelet subresources to the nodes
@@ -146,6 +150,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.NamespaceFinalizeInterval == 0 {
 		cfg.NamespaceFinalizeInterval = 2 * time.Second
 	}
+	if cfg.AllocationRepairInterval == 0 {
+		cfg.AllocationRepairInterval = 3 * time.Minute
+	}
 	scheme, err := registry.NewScheme()
 	if err != nil {
 		return nil, err
@@ -177,6 +184,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			rcfg.Prefix = storage.Key(stored.Group, stored.Resource, "", "")
 			rcfg.Codec = viewCodec{inner: deps.Storage.Codec(), view: v}
 		}
+		if info.GroupResource() == ipAddressesGR {
+			rcfg.Prefix = ipKeyPrefix
+		}
 		res := &resource{info: info, store: rest.New(rcfg, deps.Storage, deps.Log)}
 		res.subresources = s.subresourcesFor(res)
 		gvr := info.GroupVersion().WithResource(info.Resource)
@@ -207,6 +217,11 @@ func (s *Server) Start(ctx context.Context, timeout time.Duration) error {
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
+	// Before the caches load: older cluster-IP records become IPAddress
+	// objects the ipaddresses cache can read.
+	if err := s.repairAllocations(s.ctx); err != nil {
+		return fmt.Errorf("repairing service allocations: %w", err)
+	}
 	for _, res := range s.resources {
 		if res.store != nil {
 			res.store.Start(s.ctx)
@@ -233,10 +248,14 @@ func (s *Server) Start(ctx context.Context, timeout time.Duration) error {
 	if err := s.bootstrapPolicy(s.ctx); err != nil {
 		return fmt.Errorf("creating the default RBAC policy: %w", err)
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
 		s.finalizeNamespaces(s.ctx)
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.runAllocationRepair(s.ctx, s.cfg.AllocationRepairInterval)
 	}()
 	close(s.ready)
 	return nil

@@ -130,10 +130,25 @@ type serviceAlloc struct {
 	side       []storage.SideKey
 	randomIP   bool
 	randomPort map[int32]int // node port -> index in spec.ports
-	owner      string
 }
 
-func (a *serviceAlloc) SideKeys() []storage.SideKey { return a.side }
+// SideKeys implements rest.Allocation.SideKeys. The values of the keys to
+// reserve are made now, from the Service as it is (its name may have been
+// generated again since the allocation).
+func (a *serviceAlloc) SideKeys() []storage.SideKey {
+	owner := a.svc.Namespace + "/" + a.svc.Name
+	for i, sk := range a.side {
+		if !sk.MustBeAbsent {
+			continue
+		}
+		if ip, ok := strings.CutPrefix(sk.Key, ipKeyPrefix); ok {
+			a.side[i].Value = a.s.ipRecord(ip, a.svc.Namespace, a.svc.Name)
+		} else {
+			a.side[i].Value = []byte(owner)
+		}
+	}
+	return a.side
+}
 
 func (a *serviceAlloc) Retake(key string) error {
 	for i, sk := range a.side {
@@ -203,7 +218,7 @@ func needsNodePorts(svc *corev1.Service) bool {
 // allocate reserves what svc needs that old (nil on create) did not have,
 // and releases what old had that svc does not.
 func (s *Server) allocate(svc, old *corev1.Service) (*serviceAlloc, error) {
-	a := &serviceAlloc{s: s, svc: svc, randomPort: map[int32]int{}, owner: svc.Namespace + "/" + svc.Name}
+	a := &serviceAlloc{s: s, svc: svc, randomPort: map[int32]int{}}
 	var errs field.ErrorList
 	oldIP := ""
 	if old != nil && needsClusterIP(old) {
@@ -224,7 +239,7 @@ func (s *Server) allocate(svc, old *corev1.Service) (*serviceAlloc, error) {
 					fmt.Sprintf("failed to allocate IP %s: the provided IP (%s) is not in the valid range. The range of valid IPs is %s", svc.Spec.ClusterIP, svc.Spec.ClusterIP, s.cfg.ServiceCIDR)))
 			} else {
 				svc.Spec.ClusterIP = ip.String()
-				a.side = append(a.side, storage.SideKey{Key: ipKeyPrefix + svc.Spec.ClusterIP, Value: []byte(a.owner), MustBeAbsent: true})
+				a.side = append(a.side, storage.SideKey{Key: ipKeyPrefix + svc.Spec.ClusterIP, MustBeAbsent: true})
 			}
 		}
 		svc.Spec.ClusterIPs = []string{svc.Spec.ClusterIP}
@@ -277,7 +292,7 @@ func (s *Server) allocate(svc, old *corev1.Service) (*serviceAlloc, error) {
 			}
 			keep[p.NodePort] = true
 			if !oldPorts[p.NodePort] {
-				a.side = append(a.side, storage.SideKey{Key: portKeyPrefix + strconv.Itoa(int(p.NodePort)), Value: []byte(a.owner), MustBeAbsent: true})
+				a.side = append(a.side, storage.SideKey{Key: portKeyPrefix + strconv.Itoa(int(p.NodePort)), MustBeAbsent: true})
 			}
 		}
 	} else {

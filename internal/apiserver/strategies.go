@@ -26,6 +26,7 @@ import (
 	"github.com/podvisor/podvisor/internal/registry/core/services"
 	"github.com/podvisor/podvisor/internal/registry/discovery/endpointslices"
 	eventsv1 "github.com/podvisor/podvisor/internal/registry/events/events"
+	"github.com/podvisor/podvisor/internal/registry/networking/ipaddresses"
 	"github.com/podvisor/podvisor/internal/registry/node/runtimeclasses"
 	"github.com/podvisor/podvisor/internal/registry/policy/poddisruptionbudgets"
 	"github.com/podvisor/podvisor/internal/registry/rbac/clusterrolebindings"
@@ -48,6 +49,6 @@ func strategies(svc validation.ServiceOptions) []registry.Strategy {
 		roles.New(), clusterroles.New(), rolebindings.New(), clusterrolebindings.New(),
 		storageclasses.New(), runtimeclasses.New(), horizontalpodautoscalers.New(),
 		poddisruptionbudgets.New(), eventsv1.New(),
-		controllerrevisions.New(),
+		controllerrevisions.New(), ipaddresses.New(),
 	}
 }

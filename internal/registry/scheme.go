@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	nodev1 "k8s.io/api/node/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -32,7 +33,7 @@ func NewScheme() (*runtime.Scheme, error) {
 		coordinationv1.AddToScheme, rbacv1.AddToScheme, storagev1.AddToScheme, nodev1.AddToScheme,
 		autoscalingv1.AddToScheme, autoscalingv2.AddToScheme, policyv1.AddToScheme, eventsv1.AddToScheme,
 		authorizationv1.AddToScheme, authenticationv1.AddToScheme, apidiscoveryv2.AddToScheme,
-		addEventConversions,
+		networkingv1.AddToScheme, addEventConversions,
 	} {
 		if err := add(s); err != nil {
 			return nil, fmt.Errorf("building scheme: %w", err)
