@@ -22,6 +22,7 @@ func (s *Server) admissionChain() admission.Interface {
 		&admission.Lifecycle{Namespaces: l},
 		&admission.LimitRanger{Objects: l},
 		&admission.ServiceAccount{Objects: l},
+		&admission.Priority{Objects: l},
 		rbacEscalation{s},
 		&admission.Quota{Objects: l, Status: l},
 	}

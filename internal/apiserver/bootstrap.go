@@ -16,6 +16,7 @@ import (
 	"github.com/podvisor/podvisor/internal/apiserver/rest"
 	"github.com/podvisor/podvisor/internal/registry/core/namespaces"
 	"github.com/podvisor/podvisor/internal/storage"
+	"github.com/podvisor/podvisor/internal/validation"
 )
 
 // systemUser is who the server acts as when it writes its own objects.
@@ -24,12 +25,13 @@ var systemUser = &authn.User{Name: "system:apiserver", Groups: []string{"system:
 // SystemNamespaces are created at start.
 var SystemNamespaces = []string{"default", "kube-system", "kube-public", "kube-node-lease"}
 
-// bootstrap creates the objects every cluster has: the system namespaces
-// and the kubernetes Service with its endpoints.
+// bootstrap creates the objects every cluster has: the system namespaces,
+// the kubernetes Service with its endpoints, and the system priority
+// classes.
 func (s *Server) bootstrap(ctx context.Context) error {
 	for _, name := range SystemNamespaces {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-		if err := s.ensure(ctx, "namespaces", ns); err != nil {
+		if err := s.ensure(ctx, schema.GroupResource{Resource: "namespaces"}, ns); err != nil {
 			return err
 		}
 	}
@@ -44,15 +46,20 @@ func (s *Server) bootstrap(ctx context.Context) error {
 				TargetPort: intstr.FromInt32(int32(s.cfg.SecurePort))}},
 		},
 	}
-	if err := s.ensure(ctx, "services", svc); err != nil {
+	if err := s.ensure(ctx, schema.GroupResource{Resource: "services"}, svc); err != nil {
 		return err
+	}
+	for _, pc := range validation.SystemPriorityClasses() {
+		if err := s.ensure(ctx, schema.GroupResource{Group: "scheduling.k8s.io", Resource: "priorityclasses"}, pc); err != nil {
+			return err
+		}
 	}
 	return s.reconcileKubernetesEndpoints(ctx)
 }
 
 // ensure creates obj in resource if it does not exist.
-func (s *Server) ensure(ctx context.Context, resource string, obj runtime.Object) error {
-	res := s.byGR[schema.GroupResource{Resource: resource}]
+func (s *Server) ensure(ctx context.Context, resource schema.GroupResource, obj runtime.Object) error {
+	res := s.byGR[resource]
 	if res == nil {
 		return nil
 	}

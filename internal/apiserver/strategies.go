@@ -33,6 +33,7 @@ import (
 	"github.com/podvisor/podvisor/internal/registry/rbac/clusterroles"
 	"github.com/podvisor/podvisor/internal/registry/rbac/rolebindings"
 	"github.com/podvisor/podvisor/internal/registry/rbac/roles"
+	"github.com/podvisor/podvisor/internal/registry/scheduling/priorityclasses"
 	"github.com/podvisor/podvisor/internal/registry/storage/storageclasses"
 	"github.com/podvisor/podvisor/internal/validation"
 )
@@ -49,6 +50,6 @@ func strategies(svc validation.ServiceOptions) []registry.Strategy {
 		roles.New(), clusterroles.New(), rolebindings.New(), clusterrolebindings.New(),
 		storageclasses.New(), runtimeclasses.New(), horizontalpodautoscalers.New(),
 		poddisruptionbudgets.New(), eventsv1.New(),
-		controllerrevisions.New(), ipaddresses.New(),
+		controllerrevisions.New(), priorityclasses.New(), ipaddresses.New(),
 	}
 }

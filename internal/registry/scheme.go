@@ -18,6 +18,7 @@ import (
 	nodev1 "k8s.io/api/node/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -33,7 +34,7 @@ func NewScheme() (*runtime.Scheme, error) {
 		coordinationv1.AddToScheme, rbacv1.AddToScheme, storagev1.AddToScheme, nodev1.AddToScheme,
 		autoscalingv1.AddToScheme, autoscalingv2.AddToScheme, policyv1.AddToScheme, eventsv1.AddToScheme,
 		authorizationv1.AddToScheme, authenticationv1.AddToScheme, apidiscoveryv2.AddToScheme,
-		networkingv1.AddToScheme, addEventConversions,
+		schedulingv1.AddToScheme, networkingv1.AddToScheme, addEventConversions,
 	} {
 		if err := add(s); err != nil {
 			return nil, fmt.Errorf("building scheme: %w", err)
