@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -26,8 +27,8 @@ var systemUser = &authn.User{Name: "system:apiserver", Groups: []string{"system:
 var SystemNamespaces = []string{"default", "kube-system", "kube-public", "kube-node-lease"}
 
 // bootstrap creates the objects every cluster has: the system namespaces,
-// the kubernetes Service with its endpoints, and the system priority
-// classes.
+// the kubernetes Service with its endpoints and endpoint slice, and the
+// system priority classes.
 func (s *Server) bootstrap(ctx context.Context) error {
 	for _, name := range SystemNamespaces {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
@@ -107,6 +108,59 @@ func (s *Server) reconcileKubernetesEndpoints(ctx context.Context) error {
 	}
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("reconciling the kubernetes endpoints: %w", err)
+	}
+	return s.reconcileKubernetesEndpointSlice(ctx)
+}
+
+// kubernetesSliceManager is the managed-by label of the kubernetes
+// Service's EndpointSlice: not the EndpointSlice controller's, so it
+// leaves the slice alone (the Service has no selector, and its Endpoints
+// are labelled skip-mirror).
+const kubernetesSliceManager = "podvisor-apiserver"
+
+// reconcileKubernetesEndpointSlice writes the EndpointSlice that matches
+// the kubernetes Service's Endpoints, as kube-apiserver does: service
+// proxies read slices only.
+func (s *Server) reconcileKubernetesEndpointSlice(ctx context.Context) error {
+	res := s.byGR[schema.GroupResource{Group: "discovery.k8s.io", Resource: "endpointslices"}]
+	if res == nil {
+		return nil
+	}
+	addr := s.cfg.AdvertiseAddress
+	addrType := discoveryv1.AddressTypeIPv4
+	if addr.To4() == nil {
+		addrType = discoveryv1.AddressTypeIPv6
+	}
+	name, proto, port, ready := "https", corev1.ProtocolTCP, int32(s.cfg.SecurePort), true
+	want := func() *discoveryv1.EndpointSlice {
+		return &discoveryv1.EndpointSlice{
+			ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default", Labels: map[string]string{
+				discoveryv1.LabelServiceName: "kubernetes", discoveryv1.LabelManagedBy: kubernetesSliceManager}},
+			AddressType: addrType,
+			Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{addr.String()}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
+			Ports:       []discoveryv1.EndpointPort{{Name: &name, Protocol: &proto, Port: &port}},
+		}
+	}
+	_, _, err := res.store.Update(ctx, "default", "kubernetes", func(_ context.Context, cur runtime.Object) (runtime.Object, error) {
+		es := want()
+		if cur != nil {
+			c := cur.(*discoveryv1.EndpointSlice)
+			labels := es.Labels
+			es.ObjectMeta = *c.ObjectMeta.DeepCopy()
+			if es.Labels == nil {
+				es.Labels = map[string]string{}
+			}
+			for k, v := range labels {
+				es.Labels[k] = v
+			}
+		}
+		return es, nil
+	}, rest.UpdateOptions{User: systemUser})
+	if err != nil && apierrors.IsNotFound(err) {
+		_, err = res.store.Create(ctx, want(), rest.CreateOptions{User: systemUser})
+	}
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("reconciling the kubernetes endpoint slice: %w", err)
 	}
 	return nil
 }
