@@ -17,6 +17,7 @@ import (
 func newServerCommand() *cobra.Command {
 	var cfg server.Config
 	var etcdServers, logLevel string
+	var notReadySeconds, unreachableSeconds int64
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the control plane: embedded etcd (or --etcd-servers) and the API server",
@@ -32,6 +33,7 @@ func newServerCommand() *cobra.Command {
 					cfg.EtcdServers = append(cfg.EtcdServers, s)
 				}
 			}
+			cfg.DefaultNotReadyTolerationSeconds, cfg.DefaultUnreachableTolerationSeconds = &notReadySeconds, &unreachableSeconds
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return server.Run(ctx, cfg, server.Deps{Log: log})
@@ -49,6 +51,8 @@ func newServerCommand() *cobra.Command {
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "do not run a node agent in this process")
 	f.StringVar(&cfg.AdvertiseAddress, "advertise-address", "", "address nodes and pods reach the API server on (default: the host's first address)")
 	f.DurationVar(&cfg.CompactionInterval, "etcd-compaction-interval", 0, "how often etcd history is compacted (default 5m)")
+	f.Int64Var(&notReadySeconds, "default-not-ready-toleration-seconds", 300, "seconds pods tolerate the node.kubernetes.io/not-ready:NoExecute taint unless they say otherwise")
+	f.Int64Var(&unreachableSeconds, "default-unreachable-toleration-seconds", 300, "seconds pods tolerate the node.kubernetes.io/unreachable:NoExecute taint unless they say otherwise")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }

@@ -18,11 +18,19 @@ import (
 // admissionChain builds the admission plugins, in Kubernetes' order.
 func (s *Server) admissionChain() admission.Interface {
 	l := lookups{s}
+	notReady, unreachable := int64(300), int64(300)
+	if v := s.cfg.DefaultNotReadyTolerationSeconds; v != nil {
+		notReady = *v
+	}
+	if v := s.cfg.DefaultUnreachableTolerationSeconds; v != nil {
+		unreachable = *v
+	}
 	return admission.Chain{
 		&admission.Lifecycle{Namespaces: l},
 		&admission.LimitRanger{Objects: l},
 		&admission.ServiceAccount{Objects: l},
 		&admission.Priority{Objects: l},
+		&admission.DefaultTolerationSeconds{NotReady: notReady, Unreachable: unreachable},
 		rbacEscalation{s},
 		&admission.Quota{Objects: l, Status: l},
 	}

@@ -62,6 +62,11 @@ type Config struct {
 	AllocationRepairInterval time.Duration
 	// Auth configures authentication and token issuing.
 	Auth AuthConfig
+	// DefaultNotReadyTolerationSeconds and
+	// DefaultUnreachableTolerationSeconds are the toleration seconds the
+	// DefaultTolerationSeconds admission plugin gives pods for the
+	// not-ready and unreachable taints; nil means 300, as in Kubernetes.
+	DefaultNotReadyTolerationSeconds, DefaultUnreachableTolerationSeconds *int64
 	// Kubelet, when set, proxies the kubelet subresources to the nodes
 	// (unless Deps.Proxy is given) and serves metrics.k8s.io from their
 	// stats.

@@ -61,6 +61,11 @@ type Config struct {
 	// AdvertiseAddress is the address other nodes and pods reach this
 	// server on; empty picks the host's first global address.
 	AdvertiseAddress string
+	// DefaultNotReadyTolerationSeconds and
+	// DefaultUnreachableTolerationSeconds are the tolerations of the
+	// not-ready and unreachable taints pods get unless they set their
+	// own; nil means 300.
+	DefaultNotReadyTolerationSeconds, DefaultUnreachableTolerationSeconds *int64
 }
 
 // Deps are the server's collaborators.
@@ -194,8 +199,10 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	s.api, err = apiserver.New(apiserver.Config{
 		ServiceCIDR: cidr, NodePortBase: npBase, NodePortSize: npSize,
 		AdvertiseAddress: advertise, SecurePort: port,
-		ExternalHost: net.JoinHostPort(advertise.String(), strconv.Itoa(port)),
-		Auth:         apiserver.AuthConfig{ClientCAs: creds.ca.Pool(), ServiceAccountKey: saKey, TokenFile: cfg.TokenFile},
+		ExternalHost:                        net.JoinHostPort(advertise.String(), strconv.Itoa(port)),
+		DefaultNotReadyTolerationSeconds:    cfg.DefaultNotReadyTolerationSeconds,
+		DefaultUnreachableTolerationSeconds: cfg.DefaultUnreachableTolerationSeconds,
+		Auth:                                apiserver.AuthConfig{ClientCAs: creds.ca.Pool(), ServiceAccountKey: saKey, TokenFile: cfg.TokenFile},
 		// Kubelets' serving certificates are not verified (Kubernetes'
 		// default without --kubelet-certificate-authority): agents may
 		// serve self-signed ones.
