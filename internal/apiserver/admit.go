@@ -31,6 +31,7 @@ func (s *Server) admissionChain() admission.Interface {
 		&admission.ServiceAccount{Objects: l},
 		&admission.Priority{Objects: l},
 		&admission.DefaultTolerationSeconds{NotReady: notReady, Unreachable: unreachable},
+		&admission.DefaultStorageClass{Objects: l},
 		rbacEscalation{s},
 		&admission.Quota{Objects: l, Status: l},
 	}
