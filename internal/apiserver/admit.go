@@ -29,6 +29,7 @@ func (s *Server) admissionChain() admission.Interface {
 		&admission.Lifecycle{Namespaces: l},
 		&admission.LimitRanger{Objects: l},
 		&admission.ServiceAccount{Objects: l},
+		&admission.NodeRestriction{Objects: l},
 		&admission.Priority{Objects: l},
 		&admission.DefaultTolerationSeconds{NotReady: notReady, Unreachable: unreachable},
 		&admission.DefaultStorageClass{Objects: l},

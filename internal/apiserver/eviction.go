@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/podvisor/podvisor/internal/apiserver/admission"
 	"github.com/podvisor/podvisor/internal/apiserver/codec"
 	"github.com/podvisor/podvisor/internal/storage"
 )
@@ -52,6 +53,11 @@ func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, ri *reque
 		return
 	}
 	pod := e.Obj.(*corev1.Pod)
+	if err := s.adm.Validate(ctx, &admission.Attributes{Operation: admission.Create, Resource: res.info, Subresource: "eviction",
+		Namespace: ri.Namespace, Name: ri.Name, Object: ev, OldObject: pod, User: userFrom(ctx)}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	terminal := pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 	if !terminal && pod.DeletionTimestamp == nil {
 		if err := s.checkDisruptionBudgets(r, pod); err != nil {

@@ -124,6 +124,9 @@ type Server struct {
 	// managedFields and merges server-side apply.
 	openapi *openapi.Service
 	fields  *apply.Manager
+	// adm is the admission chain every store runs; subresources that do
+	// not store (eviction, token requests) run it themselves.
+	adm admission.Interface
 
 	ipAlloc   *ipAllocator
 	portAlloc *portAllocator
@@ -180,6 +183,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s.portAlloc = newPortAllocator(cfg.NodePortBase, cfg.NodePortSize, deps.Storage)
 	adm := s.admissionChain()
+	s.adm = adm
 	fm := &fieldManagerRef{}
 	for _, st := range strategies(validation.ServiceOptions{NodePortRange: validation.PortRange{Base: int32(cfg.NodePortBase), Size: int32(cfg.NodePortSize)}}) {
 		info := st.Info()
@@ -420,8 +424,6 @@ func (w *statusRecorder) Flush() {
 // Unwrap lets http.ResponseController reach the connection (hijacking
 // for exec and port-forward upgrades).
 func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-var _ = admission.Chain(nil)
 
 // fieldManagerRef lets the stores, built before the field manager (which
 // needs the resource list), reach it once it exists.

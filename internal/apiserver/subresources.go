@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/podvisor/podvisor/internal/apiserver/admission"
 	"github.com/podvisor/podvisor/internal/apiserver/authn/serviceaccount"
 	"github.com/podvisor/podvisor/internal/apiserver/codec"
 	"github.com/podvisor/podvisor/internal/apiserver/rest"
@@ -331,6 +332,11 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, ri *requestI
 	tr := obj.(*authenticationv1.TokenRequest)
 	e, err := res.store.Get(r.Context(), ri.Namespace, ri.Name, "")
 	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.adm.Validate(r.Context(), &admission.Attributes{Operation: admission.Create, Resource: res.info, Subresource: "token",
+		Namespace: ri.Namespace, Name: ri.Name, Object: tr, OldObject: e.Obj, User: userFrom(r.Context())}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
