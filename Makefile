@@ -18,7 +18,7 @@ all: build
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/podvisor ./cmd/podvisor
-	$(GO) build -o $(BIN)/visor ./cmd/visor
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/visor ./cmd/visor
 
 vet:
 	@test -z "$$(gofmt -l cmd internal)" || { echo "not gofmt-ed:"; gofmt -l cmd internal; exit 1; }

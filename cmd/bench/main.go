@@ -12,6 +12,7 @@ import (
 
 	"github.com/podvisor/podvisor/internal/bench/auth"
 	"github.com/podvisor/podvisor/internal/bench/report"
+	"github.com/podvisor/podvisor/internal/bench/schema"
 )
 
 // suite is one benchmark topic. Run returns its tables or an error that
@@ -25,6 +26,7 @@ type suite struct {
 func suites() []suite {
 	return []suite{
 		{name: "auth", run: auth.Run},
+		{name: "schema", run: schema.Run},
 	}
 }
 
