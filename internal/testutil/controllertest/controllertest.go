@@ -77,6 +77,27 @@ func New(t testing.TB, objs ...runtime.Object) *Env {
 		}
 		return false, nil, nil
 	})
+	// DELETE of an object with finalizers only marks it, as the API
+	// server does; tests remove it once its finalizers are gone.
+	e.Client.PrependReactor("delete", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		da, ok := a.(k8stesting.DeleteAction)
+		if !ok || a.GetSubresource() != "" {
+			return false, nil, nil
+		}
+		obj, err := e.Client.Tracker().Get(a.GetResource(), a.GetNamespace(), da.GetName())
+		if err != nil {
+			return false, nil, nil
+		}
+		m, err := meta.Accessor(obj)
+		if err != nil || len(m.GetFinalizers()) == 0 {
+			return false, nil, nil
+		}
+		if m.GetDeletionTimestamp() == nil {
+			now := metav1.NewTime(e.Clock.Now())
+			m.SetDeletionTimestamp(&now)
+		}
+		return true, nil, e.Client.Tracker().Update(a.GetResource(), obj, a.GetNamespace())
+	})
 	e.Deps = reconcile.Deps{
 		Client:    e.Client,
 		Informers: informers.NewSharedInformerFactory(e.Client, 0),
