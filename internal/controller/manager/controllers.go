@@ -1,10 +1,13 @@
 package manager
 
 import (
+	"github.com/podvisor/podvisor/internal/controller/cronjob"
 	"github.com/podvisor/podvisor/internal/controller/deployment"
 	"github.com/podvisor/podvisor/internal/controller/garbagecollector"
+	"github.com/podvisor/podvisor/internal/controller/job"
 	"github.com/podvisor/podvisor/internal/controller/reconcile"
 	"github.com/podvisor/podvisor/internal/controller/replicaset"
+	"github.com/podvisor/podvisor/internal/controller/ttlafterfinished"
 )
 
 // Registrations is the table of every controller the manager knows, in the
@@ -19,6 +22,18 @@ func Registrations() []Registration {
 		{Name: "deployment", Aliases: []string{"deployment-controller"}, ServiceAccount: "deployment-controller",
 			New: func(c *Context, d reconcile.Deps) (Runner, error) {
 				return deployment.New(deployment.Config{Workers: c.Config.Workers}, d)
+			}},
+		{Name: "job", Aliases: []string{"job-controller"}, ServiceAccount: "job-controller",
+			New: func(c *Context, d reconcile.Deps) (Runner, error) {
+				return job.New(job.Config{Workers: c.Config.Workers}, d)
+			}},
+		{Name: "cronjob", Aliases: []string{"cronjob-controller"}, ServiceAccount: "cronjob-controller",
+			New: func(c *Context, d reconcile.Deps) (Runner, error) {
+				return cronjob.New(cronjob.Config{Workers: c.Config.Workers}, d)
+			}},
+		{Name: "ttl-after-finished", Aliases: []string{"ttl-after-finished-controller"}, ServiceAccount: "ttl-after-finished-controller",
+			New: func(c *Context, d reconcile.Deps) (Runner, error) {
+				return ttlafterfinished.New(ttlafterfinished.Config{Workers: c.Config.Workers}, d)
 			}},
 		{Name: "garbagecollector", Aliases: []string{"garbage-collector-controller"}, ServiceAccount: "generic-garbage-collector",
 			New: newGarbageCollector},
