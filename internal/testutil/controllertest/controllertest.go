@@ -37,6 +37,9 @@ type Env struct {
 	Clock    *clocktesting.FakeClock
 	Recorder *record.FakeRecorder
 	Deps     reconcile.Deps
+	// GracefulPods makes DELETE of a pod only mark it (deletionTimestamp),
+	// as for a pod on a node that must stop it; the test removes it.
+	GracefulPods bool
 
 	mu    sync.Mutex
 	seq   int
@@ -89,7 +92,13 @@ func New(t testing.TB, objs ...runtime.Object) *Env {
 			return false, nil, nil
 		}
 		m, err := meta.Accessor(obj)
-		if err != nil || len(m.GetFinalizers()) == 0 {
+		if err != nil {
+			return false, nil, nil
+		}
+		e.mu.Lock()
+		graceful := e.GracefulPods && a.GetResource().Resource == "pods"
+		e.mu.Unlock()
+		if len(m.GetFinalizers()) == 0 && !graceful {
 			return false, nil, nil
 		}
 		if m.GetDeletionTimestamp() == nil {
