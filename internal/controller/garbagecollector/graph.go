@@ -274,7 +274,9 @@ func diffOwners(old, cur []metav1.OwnerReference) (added, removed, changed []met
 	return added, removed, changed
 }
 
-func blocks(o metav1.OwnerReference) bool { return o.BlockOwnerDeletion != nil && *o.BlockOwnerDeletion }
+func blocks(o metav1.OwnerReference) bool {
+	return o.BlockOwnerDeletion != nil && *o.BlockOwnerDeletion
+}
 
 func hasFinalizer(m metav1.Object, f string) bool {
 	for _, x := range m.GetFinalizers() {
