@@ -1,12 +1,16 @@
 package manager
 
 import (
+	appsv1 "k8s.io/api/apps/v1"
+
 	"github.com/podvisor/podvisor/internal/controller/cronjob"
+	"github.com/podvisor/podvisor/internal/controller/daemonset"
 	"github.com/podvisor/podvisor/internal/controller/deployment"
 	"github.com/podvisor/podvisor/internal/controller/garbagecollector"
 	"github.com/podvisor/podvisor/internal/controller/job"
 	"github.com/podvisor/podvisor/internal/controller/reconcile"
 	"github.com/podvisor/podvisor/internal/controller/replicaset"
+	"github.com/podvisor/podvisor/internal/controller/statefulset"
 	"github.com/podvisor/podvisor/internal/controller/ttlafterfinished"
 )
 
@@ -22,6 +26,14 @@ func Registrations() []Registration {
 		{Name: "deployment", Aliases: []string{"deployment-controller"}, ServiceAccount: "deployment-controller",
 			New: func(c *Context, d reconcile.Deps) (Runner, error) {
 				return deployment.New(deployment.Config{Workers: c.Config.Workers}, d)
+			}},
+		{Name: "statefulset", Aliases: []string{"statefulset-controller"}, ServiceAccount: "statefulset-controller",
+			New: func(c *Context, d reconcile.Deps) (Runner, error) {
+				return statefulset.New(statefulset.Config{Workers: c.Config.Workers, MemoryHistory: !c.Serves(appsv1.SchemeGroupVersion, "controllerrevisions")}, d)
+			}},
+		{Name: "daemonset", Aliases: []string{"daemonset-controller"}, ServiceAccount: "daemon-set-controller",
+			New: func(c *Context, d reconcile.Deps) (Runner, error) {
+				return daemonset.New(daemonset.Config{MemoryHistory: !c.Serves(appsv1.SchemeGroupVersion, "controllerrevisions")}, d)
 			}},
 		{Name: "job", Aliases: []string{"job-controller"}, ServiceAccount: "job-controller",
 			New: func(c *Context, d reconcile.Deps) (Runner, error) {

@@ -50,7 +50,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -533,6 +535,26 @@ func (c *Context) RESTConfig() (*rest.Config, error) {
 	cfg.UserAgent = "podvisor-controller-manager/" + c.current.Name
 	cfg.QPS, cfg.Burst = c.m.cfg.QPS, c.m.cfg.Burst
 	return cfg, nil
+}
+
+// Serves reports whether the API server serves resource in gv (from
+// discovery). Controllers use it to adapt to optional resources; an
+// unreachable discovery endpoint counts as serving (the informer will
+// retry) unless the group version is plainly absent.
+func (c *Context) Serves(gv schema.GroupVersion, resource string) bool {
+	list, err := c.Discovery.ServerResourcesForGroupVersion(gv.String())
+	if apierrors.IsNotFound(err) {
+		return false
+	}
+	if err != nil || list == nil {
+		return true
+	}
+	for _, r := range list.APIResources {
+		if r.Name == resource {
+			return true
+		}
+	}
+	return false
 }
 
 // deps returns the common dependencies of the controller being

@@ -69,6 +69,18 @@ func (e *Expectations) ExpectDeletionsOf(key string, uids []string) {
 	e.byKey[key] = &expectation{delUIDs: m, at: e.now()}
 }
 
+// Expect records that n creations and the deletions of the objects with
+// uids are in flight for key together, replacing earlier expectations.
+func (e *Expectations) Expect(key string, n int, uids []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m := make(map[string]bool, len(uids))
+	for _, u := range uids {
+		m[u] = true
+	}
+	e.byKey[key] = &expectation{adds: n, delUIDs: m, at: e.now()}
+}
+
 // DeletionObservedOf records that the object with uid is gone (or going:
 // it has a deletionTimestamp) or that its deletion request failed. A uid
 // that key does not expect is ignored.

@@ -161,6 +161,15 @@ func TestExpectations(t *testing.T) {
 			e.DeletionObservedOf("k", "b")
 			e.DeletionObservedOf("k", "a")
 		}, true},
+		{"creations and deletions together", func(e *Expectations) {
+			e.Expect("k", 1, []string{"a"})
+			e.DeletionObservedOf("k", "a")
+		}, false},
+		{"creations and deletions together, all observed", func(e *Expectations) {
+			e.Expect("k", 1, []string{"a"})
+			e.DeletionObservedOf("k", "a")
+			e.CreationObserved("k")
+		}, true},
 		{"uid deletions expire", func(e *Expectations) { e.ExpectDeletionsOf("k", []string{"a"}); now = now.Add(6 * time.Minute) }, true},
 	}
 	for _, tc := range tests {
