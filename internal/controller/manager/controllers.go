@@ -6,8 +6,10 @@ import (
 	"github.com/podvisor/podvisor/internal/controller/cronjob"
 	"github.com/podvisor/podvisor/internal/controller/daemonset"
 	"github.com/podvisor/podvisor/internal/controller/deployment"
+	"github.com/podvisor/podvisor/internal/controller/disruption"
 	"github.com/podvisor/podvisor/internal/controller/garbagecollector"
 	"github.com/podvisor/podvisor/internal/controller/job"
+	"github.com/podvisor/podvisor/internal/controller/podautoscaler"
 	"github.com/podvisor/podvisor/internal/controller/reconcile"
 	"github.com/podvisor/podvisor/internal/controller/replicaset"
 	"github.com/podvisor/podvisor/internal/controller/statefulset"
@@ -47,6 +49,9 @@ func Registrations() []Registration {
 			New: func(c *Context, d reconcile.Deps) (Runner, error) {
 				return ttlafterfinished.New(ttlafterfinished.Config{Workers: c.Config.Workers}, d)
 			}},
+		{Name: "disruption", Aliases: []string{"disruption-controller"}, ServiceAccount: "disruption-controller", New: newDisruption},
+		{Name: "horizontalpodautoscaling", Aliases: []string{"horizontal-pod-autoscaler-controller"}, ServiceAccount: "horizontal-pod-autoscaler",
+			New: newHPA},
 		{Name: "garbagecollector", Aliases: []string{"garbage-collector-controller"}, ServiceAccount: "generic-garbage-collector",
 			New: newGarbageCollector},
 	}
@@ -55,4 +60,26 @@ func Registrations() []Registration {
 func newGarbageCollector(c *Context, d reconcile.Deps) (Runner, error) {
 	return garbagecollector.New(garbagecollector.Config{Workers: c.Config.GCWorkers, DiscoveryPeriod: c.Config.DiscoveryPeriod},
 		garbagecollector.Deps{Metadata: c.Metadata, Informers: c.MetadataInformers, Discovery: c.Discovery, Log: d.Log})
+}
+
+func newDisruption(c *Context, d reconcile.Deps) (Runner, error) {
+	sc, err := c.ScaleClient()
+	if err != nil {
+		return nil, err
+	}
+	return disruption.New(disruption.Config{}, d, disruption.Deps{Scales: sc, Mapper: c.Mapper})
+}
+
+func newHPA(c *Context, d reconcile.Deps) (Runner, error) {
+	sc, err := c.ScaleClient()
+	if err != nil {
+		return nil, err
+	}
+	mc, err := c.MetricsClient()
+	if err != nil {
+		return nil, err
+	}
+	return podautoscaler.New(podautoscaler.Config{
+		SyncPeriod: c.Config.HPASyncPeriod, DownscaleStabilization: c.Config.HPADownscaleStabilization, Tolerance: c.Config.HPATolerance,
+	}, d, podautoscaler.Deps{Scales: sc, Mapper: c.Mapper, Metrics: podautoscaler.ResourceMetrics{Client: mc}})
 }

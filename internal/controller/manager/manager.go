@@ -51,11 +51,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -63,9 +65,13 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/scale"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
+	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
+	metricsv1beta1 "k8s.io/metrics/pkg/client/clientset/versioned/typed/metrics/v1beta1"
 	"k8s.io/utils/clock"
 
 	"github.com/podvisor/podvisor/internal/controller/reconcile"
@@ -427,12 +433,14 @@ func (m *Manager) runControllers(ctx context.Context) {
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: base.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 
+	disc := memory.NewMemCacheClient(base.Discovery())
 	c := &Context{
 		Config:            m.cfg,
 		Informers:         factory,
 		MetadataInformers: mdFactory,
 		Metadata:          mdClient,
-		Discovery:         memory.NewMemCacheClient(base.Discovery()),
+		Discovery:         disc,
+		Mapper:            restmapper.NewDeferredDiscoveryRESTMapper(disc),
 		Log:               m.log,
 		Clock:             m.deps.Clock,
 		m:                 m,
@@ -510,6 +518,8 @@ type Context struct {
 	Metadata metadata.Interface
 	// Discovery is a cached discovery client.
 	Discovery discovery.CachedDiscoveryInterface
+	// Mapper maps kinds to resources through Discovery.
+	Mapper meta.RESTMapper
 	// Log is the manager's logger.
 	Log *slog.Logger
 	// Clock is the time source.
@@ -535,6 +545,34 @@ func (c *Context) RESTConfig() (*rest.Config, error) {
 	cfg.UserAgent = "podvisor-controller-manager/" + c.current.Name
 	cfg.QPS, cfg.Burst = c.m.cfg.QPS, c.m.cfg.Burst
 	return cfg, nil
+}
+
+// ScaleClient returns a client of the scale subresource of any resource,
+// acting as the controller being constructed.
+func (c *Context) ScaleClient() (scale.ScalesGetter, error) {
+	rc, err := c.RESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	sc, err := scale.NewForConfig(rc, c.Mapper, dynamic.LegacyAPIPathResolverFunc, scale.NewDiscoveryScaleKindResolver(c.Discovery))
+	if err != nil {
+		return nil, fmt.Errorf("building scale client: %w", err)
+	}
+	return sc, nil
+}
+
+// MetricsClient returns a client of the resource metrics API
+// (metrics.k8s.io), acting as the controller being constructed.
+func (c *Context) MetricsClient() (metricsv1beta1.MetricsV1beta1Interface, error) {
+	rc, err := c.RESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	mc, err := metricsclient.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("building metrics client: %w", err)
+	}
+	return mc.MetricsV1beta1(), nil
 }
 
 // Serves reports whether the API server serves resource in gv (from
