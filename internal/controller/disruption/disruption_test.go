@@ -71,24 +71,24 @@ func TestStatus(t *testing.T) {
 		failure bool
 	}{
 		{
-			name: "minAvailable count: expected is the pods",
-			pdb:  budget(i(2), nil, nil),
-			pods: []*corev1.Pod{pod("a", nil, ""), pod("b", nil, ""), pod("c", nil, "", notReady)},
-			want: policyv1.PodDisruptionBudgetStatus{ObservedGeneration: 2, CurrentHealthy: 2, DesiredHealthy: 2, ExpectedPods: 3},
+			name:   "minAvailable count: expected is the pods",
+			pdb:    budget(i(2), nil, nil),
+			pods:   []*corev1.Pod{pod("a", nil, ""), pod("b", nil, ""), pod("c", nil, "", notReady)},
+			want:   policyv1.PodDisruptionBudgetStatus{ObservedGeneration: 2, CurrentHealthy: 2, DesiredHealthy: 2, ExpectedPods: 3},
 			reason: policyv1.InsufficientPodsReason,
 		},
 		{
-			name: "maxUnavailable through a Deployment's scale",
-			pdb:  budget(nil, i(1), nil),
-			pods: []*corev1.Pod{pod("a", rs, "ReplicaSet"), pod("b", rs, "ReplicaSet"), pod("c", rs, "ReplicaSet"), pod("d", rs, "ReplicaSet", deleting)},
-			want: policyv1.PodDisruptionBudgetStatus{ObservedGeneration: 2, CurrentHealthy: 3, DesiredHealthy: 3, ExpectedPods: 4},
+			name:   "maxUnavailable through a Deployment's scale",
+			pdb:    budget(nil, i(1), nil),
+			pods:   []*corev1.Pod{pod("a", rs, "ReplicaSet"), pod("b", rs, "ReplicaSet"), pod("c", rs, "ReplicaSet"), pod("d", rs, "ReplicaSet", deleting)},
+			want:   policyv1.PodDisruptionBudgetStatus{ObservedGeneration: 2, CurrentHealthy: 3, DesiredHealthy: 3, ExpectedPods: 4},
 			reason: policyv1.InsufficientPodsReason,
 		},
 		{
-			name: "minAvailable percentage of a StatefulSet",
-			pdb:  budget(pct("50%"), nil, nil),
-			pods: []*corev1.Pod{pod("a", sts, "StatefulSet"), pod("b", sts, "StatefulSet"), pod("c", sts, "StatefulSet")},
-			want: policyv1.PodDisruptionBudgetStatus{ObservedGeneration: 2, CurrentHealthy: 3, DesiredHealthy: 2, ExpectedPods: 4, DisruptionsAllowed: 1},
+			name:   "minAvailable percentage of a StatefulSet",
+			pdb:    budget(pct("50%"), nil, nil),
+			pods:   []*corev1.Pod{pod("a", sts, "StatefulSet"), pod("b", sts, "StatefulSet"), pod("c", sts, "StatefulSet")},
+			want:   policyv1.PodDisruptionBudgetStatus{ObservedGeneration: 2, CurrentHealthy: 3, DesiredHealthy: 2, ExpectedPods: 4, DisruptionsAllowed: 1},
 			reason: policyv1.SufficientPodsReason,
 		},
 		{
