@@ -1,7 +1,10 @@
 package manager
 
 import (
+	"fmt"
+
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/client-go/metadata"
 
 	"github.com/podvisor/podvisor/internal/controller/cronjob"
 	"github.com/podvisor/podvisor/internal/controller/daemonset"
@@ -57,9 +60,19 @@ func Registrations() []Registration {
 	}
 }
 
+// newGarbageCollector builds the collector; it writes (patches, deletes)
+// with its own identity and watches through the shared metadata informers.
 func newGarbageCollector(c *Context, d reconcile.Deps) (Runner, error) {
+	rc, err := c.RESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	md, err := metadata.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("building the collector's metadata client: %w", err)
+	}
 	return garbagecollector.New(garbagecollector.Config{Workers: c.Config.GCWorkers, DiscoveryPeriod: c.Config.DiscoveryPeriod},
-		garbagecollector.Deps{Metadata: c.Metadata, Informers: c.MetadataInformers, Discovery: c.Discovery, Log: d.Log})
+		garbagecollector.Deps{Metadata: md, Informers: c.MetadataInformers, Discovery: c.Discovery, Log: d.Log})
 }
 
 func newDisruption(c *Context, d reconcile.Deps) (Runner, error) {
