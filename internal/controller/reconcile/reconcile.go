@@ -83,7 +83,7 @@ func New(name string, fn Func, opts Options) *Controller {
 		fn:      fn,
 		queue:   workqueue.NewTypedRateLimitingQueueWithConfig(rl, workqueue.TypedRateLimitingQueueConfig[string]{Name: name}),
 		workers: workers,
-		log:     log.With("controller", name),
+		log:     log.With("queue", name),
 	}
 }
 
