@@ -199,6 +199,15 @@ var rules = []rule{
 		return ""
 	},
 	func(a, b string) string {
+		if under(a, "internal/runtime") && under(b, "internal/kubelet") {
+			return "the runtime sits below the kubelet: the kubelet imports runtime/oci, never the other way"
+		}
+		if under(a, "internal/kubelet/image/busybox") && strings.HasPrefix(b, "internal/") {
+			return "the busybox builder imports nothing of podvisor (the CLI, tests and benchmarks share it)"
+		}
+		return ""
+	},
+	func(a, b string) string {
 		if under(b, "internal/testutil") && !strings.HasSuffix(a, "_test") && !under(a, "internal/testutil") && !under(a, "internal/bench") && !strings.HasPrefix(a, "cmd/bench") {
 			return "only tests (and benchmarks) import testutil"
 		}
@@ -221,6 +230,26 @@ func TestImportRules(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestRuntimeIsSmall keeps the orchestrator's libraries out of
+// internal/runtime/oci: it is the whole of the per-container shim, which
+// should be able to run from a binary of its own with a small footprint.
+func TestRuntimeIsSmall(t *testing.T) {
+	for _, p := range listPackages(t) {
+		if rel(p.ImportPath) != "internal/runtime/oci" {
+			continue
+		}
+		for _, d := range p.Deps {
+			for _, banned := range []string{"k8s.io/", "go.etcd.io/", "google.golang.org/grpc", "github.com/google/go-containerregistry"} {
+				if strings.HasPrefix(d, banned) {
+					t.Errorf("internal/runtime/oci depends on %s; the shim must stay small", d)
+				}
+			}
+		}
+		return
+	}
+	t.Fatal("internal/runtime/oci not found by go list")
 }
 
 // TestVisorIsSmall keeps the orchestrator's libraries out of the visor
