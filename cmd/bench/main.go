@@ -12,6 +12,7 @@ import (
 
 	"github.com/podvisor/podvisor/internal/bench/apiserver"
 	"github.com/podvisor/podvisor/internal/bench/auth"
+	"github.com/podvisor/podvisor/internal/bench/controllers"
 	"github.com/podvisor/podvisor/internal/bench/files"
 	"github.com/podvisor/podvisor/internal/bench/node"
 	"github.com/podvisor/podvisor/internal/bench/report"
@@ -30,6 +31,7 @@ func suites() []suite {
 	return []suite{
 		{name: "apiserver", run: apiserver.Run},
 		{name: "auth", run: auth.Run},
+		{name: "controllers", run: controllers.Run},
 		{name: "files", run: files.Run},
 		{name: "schema", run: schema.Run},
 		{name: "node", run: node.Run},
