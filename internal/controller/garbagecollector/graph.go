@@ -221,10 +221,10 @@ func (g *graph) upsert(ev *event, q queues) {
 		}
 		q.attemptToDelete(uid)
 	}
-	if !exists && len(newOwners) > 0 {
-		// A new object whose owner may already be gone.
-		q.attemptToDelete(uid)
-	}
+	// A new object is not looked at by itself: an owner not in the graph
+	// became a virtual node, which a worker checks (its dependents are
+	// looked at if it is gone); an owner in the graph is looked at when
+	// it goes.
 }
 
 // link records n as a dependent of owner o, creating a virtual node for an

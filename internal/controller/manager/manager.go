@@ -97,9 +97,10 @@ type Config struct {
 	// DiscoveryPeriod is how often the garbage collector re-reads
 	// discovery for new resources (0: 30s).
 	DiscoveryPeriod time.Duration
-	// QPS and Burst limit each controller's client (0: 200 and 400). The
-	// controller manager runs beside the API server, so it is generous;
-	// kube-controller-manager defaults to 20 and 30.
+	// QPS and Burst limit each controller's client (0: 200 and 400; a
+	// negative QPS: no limit). The controller manager runs beside the API
+	// server, so it is generous; kube-controller-manager defaults to 20
+	// and 30.
 	QPS   float32
 	Burst int
 	// HPASyncPeriod is how often the autoscaler re-evaluates each
