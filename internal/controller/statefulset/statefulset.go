@@ -97,7 +97,20 @@ func New(cfg Config, deps reconcile.Deps) (*Controller, error) {
 		log:        deps.Log,
 	}
 	c.loop = reconcile.New("statefulset", c.Sync, reconcile.Options{Workers: cfg.Workers, Logger: deps.Log})
-	if _, err := setInf.Informer().AddEventHandler(c.loop.Handler()); err != nil {
+	if _, err := setInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.loop.EnqueueObject,
+		UpdateFunc: func(_, cur any) { c.loop.EnqueueObject(cur) },
+		DeleteFunc: func(obj any) {
+			if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = tomb.Obj
+			}
+			if set, ok := obj.(*appsv1.StatefulSet); ok {
+				if f, ok := c.history.(history.Forgetter); ok {
+					f.ForgetOwner(set.UID)
+				}
+			}
+		},
+	}); err != nil {
 		return nil, fmt.Errorf("watching statefulsets: %w", err)
 	}
 	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
