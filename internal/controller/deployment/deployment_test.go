@@ -558,3 +558,45 @@ func validLabel(v string) error {
 	}
 	return nil
 }
+
+func TestNewReplicaSetOnStaleCache(t *testing.T) {
+	d := newDeployment(2, "v1")
+	s := newSim(t, d)
+	s.sync()
+	created := s.env.Created("replicasets")
+	if len(created) != 1 {
+		t.Fatalf("created %d ReplicaSets, want 1", len(created))
+	}
+	// The cache has not seen it: a second sync hits AlreadyExists and must
+	// recognise its own ReplicaSet, not take it for a hash collision.
+	if err := s.env.Deps.Informers.Apps().V1().ReplicaSets().Informer().GetIndexer().Replace(nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	s.env.Client.ClearActions()
+	if err := s.c.Sync(context.Background(), "ns/web"); err != nil && !isRequeue(err) {
+		t.Fatalf("Sync: %v", err)
+	}
+	if cc := s.deployment().Status.CollisionCount; cc != nil && *cc != 0 {
+		t.Errorf("collisionCount = %d after a stale cache", *cc)
+	}
+}
+
+func TestHashCollision(t *testing.T) {
+	d := newDeployment(2, "v1")
+	// Another template sits under the name the hash gives.
+	squatter := settledRS(newDeployment(2, "other"), 0, 1, controllertest.Start)
+	squatter.Name = "web-" + TemplateHash(&d.Spec.Template, nil)
+	s := newSim(t, d, squatter)
+	if err := s.c.Sync(context.Background(), "ns/web"); err == nil || !strings.Contains(err.Error(), "hash collision") {
+		t.Fatalf("Sync = %v, want a hash collision", err)
+	}
+	s.refresh()
+	if cc := s.deployment().Status.CollisionCount; cc == nil || *cc != 1 {
+		t.Fatalf("collisionCount = %v, want 1", cc)
+	}
+	s.sync()
+	rss, _ := s.env.Client.AppsV1().ReplicaSets("ns").List(context.Background(), metav1.ListOptions{})
+	if len(rss.Items) != 2 {
+		t.Errorf("%d ReplicaSets, want the squatter and a new one under another name", len(rss.Items))
+	}
+}

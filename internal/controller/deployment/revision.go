@@ -276,7 +276,14 @@ func (c *Controller) getNewReplicaSet(ctx context.Context, d *appsv1.Deployment,
 		// Our cache may be stale (it is ours, with this template), or the
 		// name is taken by another template: a hash collision.
 		cur, gerr := c.rsLister.ReplicaSets(d.Namespace).Get(rs.Name)
-		if gerr == nil && ownerref.IsControlledBy(cur, d.UID) && equalIgnoreHash(&cur.Spec.Template, &d.Spec.Template) {
+		if apierrors.IsNotFound(gerr) {
+			// Not in our cache yet: ask the API server.
+			cur, gerr = c.client.AppsV1().ReplicaSets(d.Namespace).Get(ctx, rs.Name, metav1.GetOptions{})
+		}
+		if gerr != nil {
+			return nil, fmt.Errorf("reading replicaset %s/%s: %w", d.Namespace, rs.Name, gerr)
+		}
+		if ownerref.IsControlledBy(cur, d.UID) && equalIgnoreHash(&cur.Spec.Template, &d.Spec.Template) {
 			return cur, nil
 		}
 		var cc int32
