@@ -246,7 +246,10 @@ func TestHostPathTypes(t *testing.T) {
 		{name: "Directory exists", path: base, typ: typ(corev1.HostPathDirectory)},
 		{name: "Directory missing", path: filepath.Join(base, "missing"), typ: typ(corev1.HostPathDirectory), wantErr: true},
 		{name: "FileOrCreate creates", path: filepath.Join(base, "newfile"), typ: typ(corev1.HostPathFileOrCreate),
-			check: func() bool { st, err := os.Stat(filepath.Join(base, "newfile")); return err == nil && st.Mode().IsRegular() }},
+			check: func() bool {
+				st, err := os.Stat(filepath.Join(base, "newfile"))
+				return err == nil && st.Mode().IsRegular()
+			}},
 		{name: "File exists", path: file, typ: typ(corev1.HostPathFile)},
 		{name: "File is a dir", path: base, typ: typ(corev1.HostPathFile), wantErr: true},
 		{name: "Socket", path: sock, typ: typ(corev1.HostPathSocket)},
