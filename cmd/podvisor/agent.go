@@ -27,6 +27,9 @@ func addAgentFlags(f *pflag.FlagSet, cfg *agent.Config, clusterDNS *string) {
 	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "registry host[:port] pulled from over plain HTTP (repeatable)")
 	f.StringVar(&cfg.DefaultRuntime, "default-runtime", "runc", "runtime handler of pods without a RuntimeClass: runc or visor")
 	f.StringVar(clusterDNS, "cluster-dns", "", "comma-separated cluster DNS server addresses for pods' resolv.conf")
+	f.StringVar(&cfg.RunDir, "run-dir", "", "runtime state on a tmpfs: pod sandboxes, runc state (default /run/podvisor)")
+	f.StringVar(&cfg.BridgeName, "bridge-name", "", "the node's pod bridge (default pv0)")
+	f.StringVar(&cfg.CgroupRoot, "cgroup-root", "", "cgroup under which pods are placed (default /podvisor)")
 	f.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
 }
 

@@ -42,7 +42,7 @@ func bootstrapSecret(id, secret, node string) *corev1.Secret {
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "bootstrap-token-" + id, Namespace: "kube-system"}, Type: "bootstrap.kubernetes.io/token",
 		Data: map[string][]byte{"token-id": []byte(id), "token-secret": []byte(secret), "usage-bootstrap-authentication": []byte("true")}}
 	if node != "" {
-		s.Data["podvisor.io/node-name"] = []byte(node)
+		s.Data["podvisor.io-node-name"] = []byte(node)
 	}
 	return s
 }
