@@ -31,6 +31,11 @@ func busybox(name string, cmd ...string) corev1.Container {
 	return corev1.Container{Name: name, Image: "busybox", ImagePullPolicy: corev1.PullIfNotPresent, Command: cmd}
 }
 
+func withMount(c corev1.Container, vol, path string) corev1.Container {
+	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: vol, MountPath: path})
+	return c
+}
+
 func sh(name, script string) corev1.Container { return busybox(name, "sh", "-c", script) }
 
 func createPod(t *testing.T, cs kubernetes.Interface, node, ns string, p *corev1.Pod) *corev1.Pod {
@@ -121,9 +126,9 @@ func TestNode(t *testing.T) {
 		t.Run("prints and succeeds", func(t *testing.T) {
 			t.Parallel()
 			createPod(t, cs, node, ns, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "hello"}, Spec: corev1.PodSpec{
-				RestartPolicy: corev1.RestartPolicyNever,
-				InitContainers: []corev1.Container{sh("init", "echo from-init > /work/init")},
-				Containers:     []corev1.Container{sh("c", "cat /work/init; echo hello from $(hostname) as $(id -u)")},
+				RestartPolicy:  corev1.RestartPolicyNever,
+				InitContainers: []corev1.Container{withMount(sh("init", "echo from-init > /work/init"), "work", "/work")},
+				Containers:     []corev1.Container{withMount(sh("c", "cat /work/init; echo hello from $(hostname) as $(id -u)"), "work", "/work")},
 				Volumes:        []corev1.Volume{{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
 			}})
 			// Both containers mount the shared emptyDir.
@@ -271,7 +276,7 @@ func TestNode(t *testing.T) {
 			grace := int64(20)
 			createPod(t, cs, node, ns, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "graceful"}, Spec: corev1.PodSpec{
 				TerminationGracePeriodSeconds: &grace,
-				Containers: []corev1.Container{sh("c", "trap 'echo got-TERM; sleep 2; echo bye; exit 0' TERM; echo started; while true; do sleep 0.2; done")},
+				Containers:                    []corev1.Container{sh("c", "trap 'echo got-TERM; sleep 2; echo bye; exit 0' TERM; echo started; while true; do sleep 0.2; done")},
 			}})
 			nodetest.WaitPod(t, cs, ns, "graceful", "Running", waitLong, nodetest.Running)
 			waitLog(t, n, ns, "graceful", "c", "started")
@@ -310,4 +315,182 @@ func TestNode(t *testing.T) {
 
 func execRm(p string) oci.ExecConfig {
 	return oci.ExecConfig{Args: []string{"rm", "-f", p}, Stdout: io.Discard, Stderr: io.Discard}
+}
+
+func readOnlyMount(c corev1.Container, vol, path, sub string, ro bool) corev1.Container {
+	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: vol, MountPath: path, SubPath: sub, ReadOnly: ro})
+	return c
+}
+
+// TestVolumes mounts every volume type and checks the content from
+// inside the container (its log).
+func TestVolumes(t *testing.T) {
+	nodetest.Prerequisites(t)
+	srv := servertest.Start(t, server.Config{})
+	n := nodetest.StartNode(t, srv, nodetest.Options{})
+	cs := srv.Client
+	ns := nodetest.Namespace(t, cs)
+	ctx := context.Background()
+	mode := int32(0o600)
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cfg"}, Data: map[string]string{"color": "blue", "size": "L"}}, metav1.CreateOptions{}))
+	must(cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kube-root-ca.crt"}, Data: map[string]string{"ca.crt": "THE-CA"}}, metav1.CreateOptions{}))
+	must(cs.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sec"}, Data: map[string][]byte{"password": []byte("hunter2")}}, metav1.CreateOptions{}))
+	must(cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "app"}}, metav1.CreateOptions{}))
+	hostDir := filepath.Join(t.TempDir(), "host", "data")
+	pvDir := filepath.Join(t.TempDir(), "pv")
+	dirOrCreate := corev1.HostPathDirectoryOrCreate
+	must(cs.CoreV1().PersistentVolumes().Create(ctx, &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-" + ns},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:               corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			AccessModes:            []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: pvDir, Type: &dirOrCreate}},
+			ClaimRef:               &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: ns, Name: "data"},
+		}}, metav1.CreateOptions{}))
+	pvc, err := cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data"},
+		Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "pv-" + ns, AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}, metav1.CreateOptions{})
+	must(pvc, err)
+	// No volume controller runs here: bind the claim by hand.
+	pvc.Status.Phase = corev1.ClaimBound
+	must(cs.CoreV1().PersistentVolumeClaims(ns).UpdateStatus(ctx, pvc, metav1.UpdateOptions{}))
+
+	size := resource.MustParse("8Mi")
+	exp := int64(3600)
+	vols := []corev1.Volume{
+		{Name: "cm", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"},
+			Items: []corev1.KeyToPath{{Key: "color", Path: "dir/colour", Mode: &mode}}}}},
+		{Name: "cmall", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}}},
+		{Name: "sec", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "sec"}}},
+		{Name: "down", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{Items: []corev1.DownwardAPIVolumeFile{
+			{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}},
+			{Path: "name", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}},
+			{Path: "mem", ResourceFieldRef: &corev1.ResourceFieldSelector{ContainerName: "c", Resource: "limits.memory", Divisor: resource.MustParse("1Mi")}}}}}},
+		{Name: "proj", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: &exp}},
+			{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"}, Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
+			{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{{Path: "namespace", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}}}},
+		}}}},
+		{Name: "mem", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: &size}}},
+		{Name: "disk", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: "host", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: hostDir, Type: &dirOrCreate}}},
+		{Name: "claim", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}},
+	}
+	script := `set -x
+cat /cm/dir/colour; echo; stat -c 'mode=%a' /cm/dir/colour
+cat /cmall/size; echo
+cat /sec/password; echo; grep ' /sec ' /proc/mounts | cut -d' ' -f3
+cat /down/labels; echo; cat /down/name; echo; echo mem=$(cat /down/mem)
+cat /proj/namespace; echo; cat /proj/ca.crt; echo; echo token-parts=$(awk -F. '{print NF}' /proj/token)
+grep ' /mem ' /proc/mounts | cut -d' ' -f3,4
+echo written-by-pod > /host/file; echo persistent > /claim/data
+cat /sub-color; echo
+touch /ro/x 2>/dev/null && echo ro-writable || echo ro-refused
+echo done`
+	c := sh("c", script)
+	c.Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}
+	for _, m := range [][2]string{{"cm", "/cm"}, {"cmall", "/cmall"}, {"sec", "/sec"}, {"down", "/down"}, {"proj", "/proj"}, {"mem", "/mem"}, {"disk", "/disk"}, {"host", "/host"}, {"claim", "/claim"}} {
+		c = withMount(c, m[0], m[1])
+	}
+	c = readOnlyMount(c, "cmall", "/sub-color", "color", false)
+	c = readOnlyMount(c, "disk", "/ro", "", true)
+	createPod(t, cs, n.Name, ns, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "vols", Labels: map[string]string{"app": "vols"}}, Spec: corev1.PodSpec{
+		RestartPolicy: corev1.RestartPolicyNever, ServiceAccountName: "app", Volumes: vols, Containers: []corev1.Container{c},
+	}})
+	p := nodetest.WaitPod(t, cs, ns, "vols", "Succeeded", waitLong, func(p *corev1.Pod) bool { return p != nil && p.Status.Phase == corev1.PodSucceeded })
+	out, err := n.ContainerLog(ns, "vols", "c", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"blue\n", "mode=600", "L\n", "hunter2\n", "\ntmpfs\n", `app="vols"`, "vols\n", "mem=64", ns + "\n", "THE-CA",
+		"token-parts=3", "tmpfs rw,nosuid,nodev,relatime,size=8192k", "blue\n", "ro-refused", "done",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(hostDir, "file")); err != nil || string(b) != "written-by-pod\n" {
+		t.Errorf("hostPath file: %q %v", b, err)
+	}
+	_ = p
+	// The claim's data outlives the pod and is seen by the next one.
+	if err := cs.CoreV1().Pods(ns).Delete(ctx, "vols", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	nodetest.WaitPod(t, cs, ns, "vols", "deleted", waitLong, func(p *corev1.Pod) bool { return p == nil })
+	createPod(t, cs, n.Name, ns, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "reader"}, Spec: corev1.PodSpec{
+		RestartPolicy: corev1.RestartPolicyNever,
+		Volumes:       []corev1.Volume{{Name: "claim", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}},
+		Containers:    []corev1.Container{withMount(sh("c", "cat /claim/data"), "claim", "/claim")},
+	}})
+	nodetest.WaitPod(t, cs, ns, "reader", "Succeeded", waitLong, func(p *corev1.Pod) bool { return p != nil && p.Status.Phase == corev1.PodSucceeded })
+	if out, _ := n.ContainerLog(ns, "reader", "c", false); out != "persistent\n" {
+		t.Errorf("the next pod read %q", out)
+	}
+	// A missing volume source: FailedMount, ContainerCreating with the
+	// reason, retried until it appears.
+	createPod(t, cs, n.Name, ns, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "later"}, Spec: corev1.PodSpec{
+		Volumes:    []corev1.Volume{{Name: "v", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "later"}}}},
+		Containers: []corev1.Container{withMount(sh("c", "cat /v/k; echo; sleep 3600"), "v", "/v")},
+	}})
+	nodetest.WaitPod(t, cs, ns, "later", "ContainerCreating naming the secret", waitLong, func(p *corev1.Pod) bool {
+		return waitingReason(p) == "ContainerCreating" && strings.Contains(p.Status.ContainerStatuses[0].State.Waiting.Message, `secret "later" not found`)
+	})
+	waitEvent(t, cs, ns, "later", "FailedMount", `MountVolume.SetUp failed for volume "v" : secret "later" not found`)
+	must(cs.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "later"}, Data: map[string][]byte{"k": []byte("arrived")}}, metav1.CreateOptions{}))
+	nodetest.WaitPod(t, cs, ns, "later", "Running once the secret exists", waitLong, nodetest.Running)
+	waitLog(t, n, ns, "later", "c", "arrived")
+	// Secret updates reach the running pod.
+	sec, _ := cs.CoreV1().Secrets(ns).Get(ctx, "later", metav1.GetOptions{})
+	sec.Data["k"] = []byte("updated")
+	must(cs.CoreV1().Secrets(ns).Update(ctx, sec, metav1.UpdateOptions{}))
+	ref, err := n.Agent.Kubelet().Container(ns, "later", "c", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(waitLong)
+	for {
+		var b strings.Builder
+		n.Agent.Runtime().Exec(ctx, ref.ID, oci.ExecConfig{Args: []string{"cat", "/v/k"}, Stdout: &b, Stderr: io.Discard})
+		if b.String() == "updated" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("secret update not seen in the pod: %q", b.String())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// TestAgentRestart restarts the agent under running pods: the same
+// containers keep running and no restart is counted.
+func TestAgentRestart(t *testing.T) {
+	nodetest.Prerequisites(t)
+	srv := servertest.Start(t, server.Config{})
+	n := nodetest.StartNode(t, srv, nodetest.Options{})
+	cs := srv.Client
+	ns := nodetest.Namespace(t, cs)
+	web := sh("c", "echo up; httpd -f -p 8080 -h /")
+	web.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(8080)}}, PeriodSeconds: 1}
+	createPod(t, cs, n.Name, ns, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "survivor"}, Spec: corev1.PodSpec{Containers: []corev1.Container{web}}})
+	before := nodetest.WaitPod(t, cs, ns, "survivor", "Ready", waitLong, nodetest.Running)
+	n.Stop()
+	n.Start()
+	time.Sleep(3 * time.Second)
+	after := nodetest.WaitPod(t, cs, ns, "survivor", "Ready after the restart", waitLong, nodetest.Running)
+	b, a := before.Status.ContainerStatuses[0], after.Status.ContainerStatuses[0]
+	if a.ContainerID != b.ContainerID || a.RestartCount != 0 || after.Status.PodIP != before.Status.PodIP {
+		t.Errorf("before: %s\nafter: %s", nodetest.Describe(before), nodetest.Describe(after))
+	}
+	resp, err := http.Get("http://" + after.Status.PodIP + ":8080/")
+	if err != nil {
+		t.Fatalf("the pod stopped answering: %v", err)
+	}
+	resp.Body.Close()
 }

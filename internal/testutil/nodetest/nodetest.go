@@ -211,9 +211,12 @@ func (n *Node) cleanup() {
 
 // Purge removes every container, snapshot, sandbox and network object
 // the node made (the agent must be stopped).
-func (n *Node) Purge() {
+func (n *Node) Purge() { Purge(n.Config) }
+
+// Purge removes every container, snapshot, sandbox and network object an
+// agent with cfg made (it must be stopped).
+func Purge(cfg agent.Config) {
 	ctx := context.Background()
-	cfg := n.Config
 	rt, err := oci.New(oci.Config{
 		StateDir: filepath.Join(cfg.DataDir, "runtime"), DefaultHandler: "runc",
 		Handlers: map[string]oci.Handler{"runc": {Binary: "runc", Root: filepath.Join(cfg.RunDir, "runc")}},
@@ -269,7 +272,7 @@ func (n *Node) ContainerLog(ns, name, c string, previous bool) (string, error) {
 	var b bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := n.Agent.Runtime().Logs(ctx, ref.ID, oci.LogOptions{}, &b); err != nil {
+	if err := n.Agent.Runtime().Logs(ctx, ref.ID, oci.LogOptions{Tail: -1}, &b); err != nil {
 		return "", err
 	}
 	return b.String(), nil
