@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -493,4 +494,78 @@ func TestAgentRestart(t *testing.T) {
 		t.Fatalf("the pod stopped answering: %v", err)
 	}
 	resp.Body.Close()
+}
+
+// TestServerProcess runs `podvisor server` as a process with its
+// in-process agent, as `make run` does: a pod made with the embedded
+// kubectl runs and answers HTTP, and a kill -9 of the whole server
+// (agent included) does not stop it nor count a restart.
+func TestServerProcess(t *testing.T) {
+	nodetest.Prerequisites(t)
+	bin := servertest.Binary(t)
+	dataDir := t.TempDir()
+	suffix := nodetest.RandHex(3)
+	cfg := agent.Config{
+		NodeName: "proc-" + suffix, DataDir: server.AgentDataDir(dataDir), RunDir: filepath.Join(t.TempDir(), "run"),
+		BridgeName: "pvp" + suffix, CgroupRoot: "/podvisor-test-" + suffix, PodCIDR: nodetest.RandomPodCIDR(),
+		ShimPath: bin, ShimArgs: []string{"shim"},
+	}
+	if out, err := exec.Command(bin, "images", "build-busybox", "--data-dir", cfg.DataDir).CombinedOutput(); err != nil {
+		t.Fatalf("podvisor images build-busybox: %v\n%s", err, out)
+	}
+	flags := []string{"--disable-agent=false", "--node-name", cfg.NodeName, "--run-dir", cfg.RunDir, "--bridge-name", cfg.BridgeName,
+		"--cgroup-root", cfg.CgroupRoot, "--pod-cidr", cfg.PodCIDR, "--node-ip", "127.0.0.1"}
+	p := servertest.StartProcess(t, dataDir, 0, flags...)
+	_, cs := servertest.Clients(t, p.Kubeconfig)
+	t.Cleanup(func() {
+		zero := int64(0)
+		cs.CoreV1().Pods("default").Delete(context.Background(), "web", metav1.DeleteOptions{GracePeriodSeconds: &zero})
+		deadline := time.Now().Add(time.Minute)
+		for time.Now().Before(deadline) {
+			if _, err := cs.CoreV1().Pods("default").Get(context.Background(), "web", metav1.GetOptions{}); err != nil {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		p.Kill()
+		nodetest.Purge(cfg)
+	})
+	nodetest.WaitNodeReady(t, cs, cfg.NodeName)
+	kubectl := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"kubectl"}, args...)...)
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+p.Kubeconfig)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	// No scheduler runs in this test: place the pod with --overrides.
+	kubectl("run", "web", "--image=busybox", `--overrides={"spec":{"nodeName":"`+cfg.NodeName+`"}}`, "--", "httpd", "-f", "-p", "80")
+	pod := nodetest.WaitPod(t, cs, "default", "web", "Running", waitLong, nodetest.Running)
+	get := func() {
+		t.Helper()
+		c := &http.Client{Timeout: 10 * time.Second}
+		resp, err := c.Get("http://" + pod.Status.PodIP + ":80/")
+		if err != nil {
+			t.Fatalf("the pod does not answer: %v", err)
+		}
+		resp.Body.Close()
+	}
+	get()
+	if out := kubectl("get", "pod", "web", "-o", "wide"); !strings.Contains(out, "Running") || !strings.Contains(out, pod.Status.PodIP) {
+		t.Errorf("kubectl get:\n%s", out)
+	}
+	p.Kill()
+	get()
+	p = servertest.StartProcess(t, dataDir, p.Port, flags...)
+	_, cs = servertest.Clients(t, p.Kubeconfig)
+	nodetest.WaitNodeReady(t, cs, cfg.NodeName)
+	time.Sleep(3 * time.Second)
+	after := nodetest.WaitPod(t, cs, "default", "web", "Running after kill -9", waitLong, nodetest.Running)
+	if a, b := after.Status.ContainerStatuses[0], pod.Status.ContainerStatuses[0]; a.ContainerID != b.ContainerID || a.RestartCount != 0 {
+		t.Errorf("after kill -9: %s\nbefore: %s", nodetest.Describe(after), nodetest.Describe(pod))
+	}
+	get()
 }
