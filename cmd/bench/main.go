@@ -33,6 +33,7 @@ func suites() []suite {
 		{name: "files", run: files.Run},
 		{name: "schema", run: schema.Run},
 		{name: "node", run: node.Run},
+		{name: "pods", run: node.PodStart},
 	}
 }
 

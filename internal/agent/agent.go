@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -81,6 +82,8 @@ type Deps struct {
 	// Credentials are the in-process agent's credential files (its
 	// kubelet serving certificate), reported by Credentials.
 	Credentials nodejoin.Credentials
+	// Trace is passed to the kubelet (kubelet.Deps.Trace; benchmarks).
+	Trace func(uid types.UID, step string)
 }
 
 // Agent is a running node agent.
@@ -89,6 +92,7 @@ type Agent struct {
 	log   *slog.Logger
 	rc    *rest.Config
 	creds nodejoin.Credentials
+	trace func(types.UID, string)
 
 	client  kubernetes.Interface
 	store   *image.Store
@@ -167,7 +171,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	if log == nil {
 		return nil, errors.New("agent: Deps.Log is required")
 	}
-	return &Agent{cfg: cfg, log: log, rc: deps.RESTConfig, creds: deps.Credentials, started: make(chan struct{})}, nil
+	return &Agent{cfg: cfg, log: log, rc: deps.RESTConfig, creds: deps.Credentials, trace: deps.Trace, started: make(chan struct{})}, nil
 }
 
 // handlers finds the runtime binaries.
@@ -333,7 +337,7 @@ func (a *Agent) start(ctx context.Context) error {
 		kc.Labels[k] = v
 	}
 	a.kubelet, err = kubelet.New(kc, kubelet.Deps{
-		Client: a.client, Runtime: a.rt, Images: a.store, Sandboxes: sbm, NewNetwork: newNet, Log: a.log,
+		Client: a.client, Runtime: a.rt, Images: a.store, Sandboxes: sbm, NewNetwork: newNet, Log: a.log, Trace: a.trace,
 	})
 	if err != nil {
 		return err

@@ -51,6 +51,7 @@ func (k *Kubelet) adopt(ctx context.Context) error {
 		}
 		r := newRecord(uid, k.cfg.BackOffBase, k.cfg.BackOffMax)
 		r.w.containers = cs
+		r.w.adopted = true
 		k.pods[uid] = r
 		records = append(records, r)
 	}

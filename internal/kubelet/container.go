@@ -394,6 +394,7 @@ func (k *Kubelet) startContainer(ctx context.Context, r *podRecord, pod *corev1.
 	if err != nil {
 		return err
 	}
+	k.step(pod.UID, "image")
 	icfg, err := k.images.Config(im.ID)
 	if err != nil {
 		return wait(status.ReasonCreateContainerError, fmt.Errorf("reading image config: %w", err))
@@ -403,6 +404,7 @@ func (k *Kubelet) startContainer(ctx context.Context, r *podRecord, pod *corev1.
 	if err != nil {
 		return wait(status.ReasonCreateContainerError, fmt.Errorf("preparing root file system: %w", err))
 	}
+	k.step(pod.UID, "snapshot")
 	cfg, err := k.buildConfig(ctx, r, pod, c, s, icfg, snap.Rootfs)
 	if err != nil {
 		k.images.RemoveSnapshot(key)
@@ -420,11 +422,13 @@ func (k *Kubelet) startContainer(ctx context.Context, r *podRecord, pod *corev1.
 		st = oci.ContainerStatus{ID: id, Name: c.Name, Attempt: s.attempt, State: oci.StateCreated, Labels: cfg.Labels, Handler: w.handler}
 	}
 	w.containers = append(w.containers, st)
+	k.step(pod.UID, "created")
 	k.event(pod, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
 	if err := k.rt.Start(ctx, id); err != nil {
 		k.removeInstance(ctx, r, id)
 		return wait(status.ReasonRunContainerError, err)
 	}
+	k.step(pod.UID, "started")
 	w.restarts.reset("create/" + c.Name)
 	delete(w.waiting, c.Name)
 	k.refreshInstance(ctx, r, id)

@@ -159,6 +159,11 @@ type Deps struct {
 	// Host reads the host's capacity, pressure and identity; nil reads
 	// this machine.
 	Host Host
+	// Trace, if set, is told when a pod passes each start-up step
+	// (benchmarks): seen, sandbox, network, volumes, image, snapshot,
+	// created, started, and status:<phase> once a status with that phase
+	// is written to the API. It is called from many goroutines.
+	Trace func(uid types.UID, step string)
 }
 
 // Kubelet runs the pods bound to one node. Create it with New and run it
@@ -171,6 +176,7 @@ type Kubelet struct {
 	sandboxes Sandboxes
 	newNet    NetworkFactory
 	host      Host
+	trace     func(types.UID, string)
 	log       *slog.Logger
 	now       func() time.Time
 
@@ -258,7 +264,7 @@ func New(cfg Config, deps Deps) (*Kubelet, error) {
 	}
 	k := &Kubelet{
 		cfg: cfg, client: deps.Client, rt: deps.Runtime, images: deps.Images, sandboxes: deps.Sandboxes,
-		newNet: deps.NewNetwork, host: host, log: log, now: now,
+		newNet: deps.NewNetwork, host: host, log: log, now: now, trace: deps.Trace,
 		podsDir: filepath.Join(cfg.DataDir, "pods"),
 		logsDir: filepath.Join(cfg.DataDir, "logs"),
 		pods:    map[types.UID]*podRecord{}, apiPods: map[types.UID]*corev1.Pod{},
@@ -278,6 +284,9 @@ func New(cfg Config, deps Deps) (*Kubelet, error) {
 		return nil, err
 	}
 	k.statuses = status.NewManager(deps.Client, log)
+	if k.trace != nil {
+		k.statuses.OnWritten = func(uid types.UID, st *corev1.PodStatus) { k.trace(uid, "status:"+string(st.Phase)) }
+	}
 	k.runner = &prober.Runner{Exec: k.execIn}
 	k.probes = prober.NewManager(prober.Deps{
 		Runner: k.runner, OnChange: k.wake, Event: k.probeFailed, Log: log, Now: now,
@@ -394,6 +403,13 @@ func (k *Kubelet) startInformers(ctx context.Context) error {
 	k.sourcesReady[SourceAPI] = true
 	k.mu.Unlock()
 	return nil
+}
+
+// step reports a start-up step to Deps.Trace.
+func (k *Kubelet) step(uid types.UID, s string) {
+	if k.trace != nil {
+		k.trace(uid, s)
+	}
 }
 
 // wake asks pod uid's worker to sync.

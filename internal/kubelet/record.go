@@ -71,6 +71,8 @@ type workerState struct {
 	// finished: the pod reached a terminal phase and was cleaned up
 	// (probes, network, volumes) while its exited containers are kept.
 	finished bool
+	// adopted: the record was rebuilt from what the node held at start.
+	adopted bool
 	// podErr is why the pod cannot start containers (sandbox, network,
 	// volumes, runtime class), shown as their waiting message.
 	podErr string

@@ -65,6 +65,7 @@ func (k *Kubelet) ensureSandbox(ctx context.Context, r *podRecord, pod *corev1.P
 			}
 		}
 		w.sandbox = sb
+		k.step(pod.UID, "sandbox")
 		k.publish(r)
 	}
 	if !pod.Spec.HostNetwork && !w.netReady {
@@ -72,7 +73,14 @@ func (k *Kubelet) ensureSandbox(ctx context.Context, r *podRecord, pod *corev1.P
 		if n == nil {
 			return errNetworkNotReady
 		}
-		if ip, ok := n.Lookup(uid); ok {
+		// Only a pod found on the node at start may have its network
+		// already; a new one skips the lookup (IPAM scan, netlink).
+		var ip netip.Addr
+		found := false
+		if w.adopted {
+			ip, found = n.Lookup(uid)
+		}
+		if found {
 			w.podIP = ip
 		} else {
 			res, err := n.Setup(uid, w.sandbox.NetNS, hostPorts(pod))
@@ -82,6 +90,7 @@ func (k *Kubelet) ensureSandbox(ctx context.Context, r *podRecord, pod *corev1.P
 			w.podIP = res.IP
 		}
 		w.netReady = true
+		k.step(pod.UID, "network")
 		k.publish(r)
 	}
 	return k.writePodFiles(pod, w.podIP, host, fqdn)

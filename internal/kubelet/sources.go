@@ -152,6 +152,7 @@ func (k *Kubelet) dispatch(uid types.UID) {
 		}
 		r = newRecord(uid, k.cfg.BackOffBase, k.cfg.BackOffMax)
 		k.pods[uid] = r
+		k.step(uid, "seen")
 		k.startWorker(r)
 	}
 	var mirror *corev1.Pod

@@ -172,6 +172,7 @@ func (k *Kubelet) syncPod(ctx context.Context, r *podRecord) time.Duration {
 		return w.restarts.delay("mount")
 	}
 	w.restarts.reset("mount")
+	k.step(pod.UID, "volumes")
 	w.podErr, w.lastMountErr = "", ""
 	if t := k.volumes.NextTokenRefresh(pod.UID); !t.IsZero() {
 		if d := t.Sub(now); d < next {

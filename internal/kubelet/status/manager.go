@@ -21,6 +21,10 @@ import (
 // the API server through pods/status, asynchronously and only when it
 // differs from what the API object holds. It is safe for concurrent use.
 type Manager struct {
+	// OnWritten, if set before Run, is called after each status write
+	// with the status written (benchmarks trace pod start-up with it).
+	OnWritten func(uid types.UID, st *corev1.PodStatus)
+
 	client kubernetes.Interface
 	log    *slog.Logger
 	queue  workqueue.TypedRateLimitingInterface[types.UID]
@@ -185,6 +189,9 @@ func (m *Manager) sync(ctx context.Context, uid types.UID) error {
 		switch {
 		case err == nil:
 			m.markWritten(uid, version, out)
+			if m.OnWritten != nil {
+				m.OnWritten(uid, &out.Status)
+			}
 			return nil
 		case apierrors.IsNotFound(err):
 			m.markWritten(uid, version, nil)
