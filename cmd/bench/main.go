@@ -39,6 +39,7 @@ func suites() []suite {
 		{name: "schema", run: schema.Run},
 		{name: "node", run: node.Run},
 		{name: "streams", run: streams.Run},
+		{name: "pods", run: node.PodStart},
 	}
 }
 
