@@ -15,7 +15,7 @@ import (
 )
 
 // ns creates a namespace with a unique name for t.
-func ns(t *testing.T, c kubernetes.Interface) string {
+func ns(t testing.TB, c kubernetes.Interface) string {
 	t.Helper()
 	name := fmt.Sprintf("t-%d", rand.Int64N(1<<40))
 	if _, err := c.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
