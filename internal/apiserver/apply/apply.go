@@ -11,12 +11,18 @@
 package apply
 
 import (
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
+	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -56,12 +62,35 @@ type endpointKey struct {
 	subresource string
 }
 
-// Manager manages the fields of the configured endpoints. It is immutable
-// after New and safe for concurrent use.
+// Manager manages the fields of the configured endpoints. It is safe for
+// concurrent use; only its cache of creates changes after New.
 type Manager struct {
 	scheme   *runtime.Scheme
 	managers map[endpointKey]*managedfields.FieldManager
+
+	createMu sync.Mutex
+	// created remembers the managedFields entry (without its time) that
+	// creating an object got, by endpoint, manager and the object's
+	// content: see Update. At most maxCreated entries.
+	// +checklocks:createMu
+	created map[createKey]metav1.ManagedFieldsEntry
 }
+
+// createKey identifies a create whose managedFields entry is known.
+type createKey struct {
+	fm      *managedfields.FieldManager
+	manager string
+	// content is the SHA-256 of the object's JSON without the metadata
+	// the field manager leaves out of field sets (name, namespace, uid,
+	// creationTimestamp, ...): objects that differ only there own the
+	// same fields.
+	content [sha256.Size]byte
+}
+
+// maxCreated bounds the create cache; when full it starts over. Entries
+// are a few hundred bytes: a controller creating pods from one template
+// hits one entry.
+const maxCreated = 4096
 
 // New builds a field manager for every endpoint of cfg.
 func New(cfg Config) (*Manager, error) {
@@ -72,7 +101,7 @@ func New(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the type converter from the OpenAPI models: %w", err)
 	}
-	m := &Manager{scheme: cfg.Scheme, managers: map[endpointKey]*managedfields.FieldManager{}}
+	m := &Manager{scheme: cfg.Scheme, managers: map[endpointKey]*managedfields.FieldManager{}, created: map[createKey]metav1.ManagedFieldsEntry{}}
 	for _, e := range cfg.Endpoints {
 		key := endpointKey{e.Kind, e.Subresource}
 		if _, dup := m.managers[key]; dup {
@@ -180,13 +209,42 @@ func (m *Manager) Apply(live runtime.Object, subresource string, applied []byte,
 // error — which only a broken schema or corrupt managedFields cause, never
 // the request — the returned object is obj with live's managedFields kept,
 // and the write should go ahead (the caller logs the error), as Kubernetes
-// does.
+// does. obj is not modified.
+//
+// A create is where the field manager costs most (a typed walk and
+// comparison of the whole object, about half of a pod create's CPU), and
+// creates repeat themselves: a controller creates many pods from one
+// template. The field set a create records depends only on the object's
+// content outside the per-object metadata the field manager strips (name,
+// namespace, uid, creationTimestamp, ...), so creates of objects whose
+// remaining content (as JSON, which is what the field manager walks) is the
+// same get the remembered entry with a fresh time, byte for byte what the
+// field manager would have computed.
 func (m *Manager) Update(live, obj runtime.Object, subresource, manager string) (runtime.Object, error) {
 	fm, kind, err := m.fieldManager(obj, subresource)
 	if err != nil {
 		return obj, err
 	}
+	var (
+		key    createKey
+		cached bool
+	)
 	if live == nil {
+		key, cached = createKeyOf(fm, obj, manager)
+		if cached {
+			m.createMu.Lock()
+			e, hit := m.created[key]
+			m.createMu.Unlock()
+			if hit {
+				out := obj.DeepCopyObject()
+				if a, err := meta.Accessor(out); err == nil {
+					e.FieldsV1 = &metav1.FieldsV1{Raw: append([]byte(nil), e.FieldsV1.Raw...)}
+					e.Time = &metav1.Time{Time: time.Now().UTC()}
+					a.SetManagedFields([]metav1.ManagedFieldsEntry{e})
+					return out, nil
+				}
+			}
+		}
 		if live, err = m.scheme.New(kind); err != nil {
 			return obj, fmt.Errorf("new %v: %w", kind, err)
 		}
@@ -201,7 +259,61 @@ func (m *Manager) Update(live, obj runtime.Object, subresource, manager string) 
 		}
 		return keep, fmt.Errorf("updating managed fields of %T: %w", obj, err)
 	}
+	if cached {
+		m.remember(key, out)
+	}
 	return out, nil
+}
+
+// remember caches the managedFields entry of a create's result, if it
+// has exactly one (the creating manager's).
+func (m *Manager) remember(key createKey, out runtime.Object) {
+	a, err := meta.Accessor(out)
+	if err != nil {
+		return
+	}
+	mf := a.GetManagedFields()
+	if len(mf) != 1 || mf[0].FieldsV1 == nil {
+		return
+	}
+	e := *mf[0].DeepCopy()
+	e.Time = nil
+	m.createMu.Lock()
+	defer m.createMu.Unlock()
+	if len(m.created) >= maxCreated {
+		clear(m.created)
+	}
+	m.created[key] = e
+}
+
+// createKeyOf returns the cache key of a create of obj, and false when
+// the create cannot use the cache: obj brings its own managedFields (the
+// field manager then starts from those), or obj is not a typed object with
+// embedded metadata.
+func createKeyOf(fm *managedfields.FieldManager, obj runtime.Object, manager string) (createKey, bool) {
+	v := reflect.ValueOf(obj)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return createKey{}, false
+	}
+	f, ok := v.Elem().Type().FieldByName("ObjectMeta")
+	if !ok || !f.Anonymous || f.Type != reflect.TypeFor[metav1.ObjectMeta]() {
+		return createKey{}, false
+	}
+	// A shallow copy whose metadata is a copy with the stripped fields
+	// cleared: obj is not written to.
+	cp := reflect.New(v.Elem().Type())
+	cp.Elem().Set(v.Elem())
+	om := cp.Elem().FieldByIndex(f.Index).Addr().Interface().(*metav1.ObjectMeta)
+	if om.ManagedFields != nil {
+		return createKey{}, false
+	}
+	om.Name, om.Namespace, om.UID, om.SelfLink, om.ResourceVersion = "", "", "", "", ""
+	om.Generation, om.CreationTimestamp = 0, metav1.Time{}
+	data, err := json.Marshal(cp.Interface())
+	if err != nil {
+		return createKey{}, false
+	}
+	return createKey{fm: fm, manager: manager, content: sha256.Sum256(data)}, true
 }
 
 // statusError turns field manager errors into Kubernetes StatusErrors: its
