@@ -93,9 +93,15 @@ type Server struct {
 	ln   net.Listener
 	addr string
 
-	agent    *agent.Agent
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	agent  *agent.Agent
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// The in-process API clients (controller manager, agent) run on
+	// clientCtx and are stopped, and waited for in clients, before the
+	// HTTPS server shuts down, so they can still say goodbye: release
+	// their Leases.
+	clientCancel context.CancelFunc
+	clients      sync.WaitGroup
 	errCh    chan error
 	stopOnce sync.Once
 }
@@ -279,18 +285,20 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err := writeKubeconfig(KubeconfigPath(cfg.DataDir), "https://"+s.addr, creds); err != nil {
 		return nil, err
 	}
+	clientCtx, clientCancel := context.WithCancel(runCtx)
+	s.clientCancel = clientCancel
 	if !cfg.DisableControllerManager {
 		if cm := &cfg.ControllerManager; cm.DefaultTolerationSeconds == 0 && cfg.DefaultNotReadyTolerationSeconds != nil {
 			// Pods without a toleration (created before the admission
 			// plugin gave them one) are evicted after what it gives.
 			cm.DefaultTolerationSeconds = *cfg.DefaultNotReadyTolerationSeconds
 		}
-		if err := s.startControllerManager(runCtx, cfg, creds); err != nil {
+		if err := s.startControllerManager(clientCtx, cfg, creds); err != nil {
 			return nil, err
 		}
 	}
 	if !cfg.DisableAgent {
-		if err := s.startAgent(runCtx, creds); err != nil {
+		if err := s.startAgent(clientCtx, creds); err != nil {
 			return nil, err
 		}
 	}
@@ -319,6 +327,10 @@ func (s *Server) Err() <-chan error { return s.errCh }
 func (s *Server) Stop() { s.stopOnce.Do(s.stop) }
 
 func (s *Server) stop() {
+	if s.clientCancel != nil {
+		s.clientCancel()
+	}
+	s.clients.Wait()
 	if s.http != nil {
 		ctx, c := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := s.http.Shutdown(ctx); err != nil {
