@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -46,11 +47,13 @@ type Store struct {
 	codec        Codec
 	serializable bool
 	log          *slog.Logger
+	// revs coalesces CurrentRevision reads; shared by WithCodec copies.
+	revs *revisionReads
 }
 
 // New returns a Store over client.
 func New(cfg Config, client *clientv3.Client, log *slog.Logger) *Store {
-	return &Store{client: client, codec: cfg.Codec, serializable: cfg.SerializableReads, log: log}
+	return &Store{client: client, codec: cfg.Codec, serializable: cfg.SerializableReads, log: log, revs: &revisionReads{}}
 }
 
 // WithCodec returns a store over the same etcd client that encodes and
@@ -310,12 +313,87 @@ func (s *Store) Get(ctx context.Context, key string, into runtime.Object) error 
 
 // CurrentRevision returns etcd's current revision: every write
 // acknowledged before the call has a revision at most this.
+//
+// Every consistent read from the watch cache starts here, so concurrent
+// calls share etcd reads: a call joins the next read if that read has not
+// started yet (it will start after the call began, so its answer is recent
+// enough), or else becomes the next read, which starts when the one in
+// flight ends. At most one read is in flight and one waits, whatever the
+// number of callers.
 func (s *Store) CurrentRevision(ctx context.Context) (int64, error) {
+	for {
+		rev, err := s.revs.read(ctx, s.readRevision)
+		// A read abandoned by the caller that ran it fails the callers
+		// that joined it with that caller's context error: read again.
+		if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) && ctx.Err() == nil {
+			continue
+		}
+		return rev, err
+	}
+}
+
+// readRevision asks etcd for its current revision.
+func (s *Store) readRevision(ctx context.Context) (int64, error) {
 	resp, err := s.client.Get(ctx, "/registry/", s.readOpts(clientv3.WithCountOnly(), clientv3.WithLimit(1))...)
 	if err != nil {
 		return 0, wrapEtcd("/registry/", err)
 	}
 	return resp.Header.Revision, nil
+}
+
+// revisionReads coalesces revision reads (see Store.CurrentRevision).
+type revisionReads struct {
+	mu sync.Mutex
+	// next is the read that has not started yet, which callers join;
+	// inFlight the one running. Either may be nil.
+	// +checklocks:mu
+	next, inFlight *revisionRead
+}
+
+// revisionRead is one etcd read of the revision; rev and err are set
+// before done is closed.
+type revisionRead struct {
+	done chan struct{}
+	rev  int64
+	err  error
+}
+
+// read returns the answer of a read that starts after read was called.
+// The caller that creates a read runs it with its ctx, after the read in
+// flight (if any) ended.
+func (r *revisionReads) read(ctx context.Context, do func(context.Context) (int64, error)) (int64, error) {
+	r.mu.Lock()
+	if c := r.next; c != nil {
+		r.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.rev, c.err
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	c := &revisionRead{done: make(chan struct{})}
+	r.next = c
+	prev := r.inFlight
+	r.mu.Unlock()
+	if prev != nil {
+		// Not abandoned on ctx: callers have joined c and wait for it.
+		<-prev.done
+	}
+	r.mu.Lock()
+	r.next, r.inFlight = nil, c
+	r.mu.Unlock()
+	c.rev, c.err = do(ctx)
+	if c.err != nil && ctx.Err() != nil {
+		// Whatever etcd's client made of it, joiners must see that the
+		// read was abandoned, not that etcd failed.
+		c.err = fmt.Errorf("revision read abandoned: %w", ctx.Err())
+	}
+	r.mu.Lock()
+	r.inFlight = nil
+	r.mu.Unlock()
+	close(c.done)
+	return c.rev, c.err
 }
 
 // UpdateFunc computes the next state of an object from its current state
