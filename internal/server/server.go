@@ -97,8 +97,8 @@ type Server struct {
 	// their Leases.
 	clientCancel context.CancelFunc
 	clients      sync.WaitGroup
-	errCh    chan error
-	stopOnce sync.Once
+	errCh        chan error
+	stopOnce     sync.Once
 }
 
 // Paths of the files in the data dir.
