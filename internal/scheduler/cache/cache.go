@@ -338,10 +338,13 @@ func (c *Cache) NodeCount() int {
 	return c.tree.count
 }
 
+// addImagesLocked records ni's images and gives ni (and every other node
+// holding one of them, whose spread changed) fresh summaries. Summaries
+// are never changed in place: snapshots may be reading old ones.
 // +checklocks:c.mu
 func (c *Cache) addImagesLocked(ni *framework.NodeInfo) {
 	node := ni.Node()
-	states := make(map[string]*framework.ImageStateSummary, len(node.Status.Images))
+	changed := map[string]struct{}{}
 	for _, img := range node.Status.Images {
 		for _, name := range img.Names {
 			st, ok := c.images[name]
@@ -351,18 +354,21 @@ func (c *Cache) addImagesLocked(ni *framework.NodeInfo) {
 			}
 			st.nodes[node.Name] = struct{}{}
 			st.summary = &framework.ImageStateSummary{Size: st.size, NumNodes: len(st.nodes)}
-			states[name] = st.summary
+			changed[name] = struct{}{}
 		}
 	}
-	ni.ImageStates = states
+	ni.ImageStates = c.summariesLocked(node)
+	c.refreshImagesLocked(changed, node.Name)
 }
 
+// removeImagesLocked forgets ni's images.
 // +checklocks:c.mu
 func (c *Cache) removeImagesLocked(ni *framework.NodeInfo) {
 	node := ni.Node()
 	if node == nil {
 		return
 	}
+	changed := map[string]struct{}{}
 	for _, img := range node.Status.Images {
 		for _, name := range img.Names {
 			st, ok := c.images[name]
@@ -375,9 +381,49 @@ func (c *Cache) removeImagesLocked(ni *framework.NodeInfo) {
 				continue
 			}
 			st.summary = &framework.ImageStateSummary{Size: st.size, NumNodes: len(st.nodes)}
+			changed[name] = struct{}{}
 		}
 	}
 	ni.ImageStates = map[string]*framework.ImageStateSummary{}
+	c.refreshImagesLocked(changed, node.Name)
+}
+
+// summariesLocked returns node's image summaries by name.
+// +checklocks:c.mu
+func (c *Cache) summariesLocked(node *v1.Node) map[string]*framework.ImageStateSummary {
+	out := make(map[string]*framework.ImageStateSummary, len(node.Status.Images))
+	for _, img := range node.Status.Images {
+		for _, name := range img.Names {
+			if st, ok := c.images[name]; ok {
+				out[name] = st.summary
+			}
+		}
+	}
+	return out
+}
+
+// refreshImagesLocked rebuilds the summaries of the nodes (but except)
+// holding one of the changed images, so their spread is current.
+// +checklocks:c.mu
+func (c *Cache) refreshImagesLocked(changed map[string]struct{}, except string) {
+	nodes := map[string]struct{}{}
+	for name := range changed {
+		if st, ok := c.images[name]; ok {
+			for n := range st.nodes {
+				if n != except {
+					nodes[n] = struct{}{}
+				}
+			}
+		}
+	}
+	for n := range nodes {
+		item, ok := c.nodes[n]
+		if !ok || item.info.Node() == nil {
+			continue
+		}
+		item.info.ImageStates = c.summariesLocked(item.info.Node())
+		c.touch(n)
+	}
 }
 
 // CleanupExpiredAssumedPods drops assumed pods whose deadline passed.
