@@ -2,6 +2,7 @@ package cache
 
 import (
 	"fmt"
+	"log/slog"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -34,22 +35,19 @@ func NewEmptySnapshot() *Snapshot {
 }
 
 // NewSnapshot builds a snapshot directly from pods and nodes (pods on
-// unknown nodes are ignored); for tests and tools.
+// unknown nodes are left out), as the cache would; for tests and tools.
 func NewSnapshot(pods []*v1.Pod, nodes []*v1.Node) *Snapshot {
-	s := NewEmptySnapshot()
+	c := New(0, nil, slog.New(slog.DiscardHandler))
 	for _, n := range nodes {
-		ni := framework.NewNodeInfo()
-		ni.SetNode(n)
-		s.nodeInfoMap[n.Name] = ni
-		s.nodeInfoList = append(s.nodeInfoList, ni)
+		c.AddNode(n)
 	}
 	for _, p := range pods {
-		if ni, ok := s.nodeInfoMap[p.Spec.NodeName]; ok {
-			ni.AddPod(p)
+		if p.Spec.NodeName != "" {
+			_ = c.AddPod(p)
 		}
 	}
-	s.rebuildAffinityLists()
-	s.rebuildPVCs()
+	s := NewEmptySnapshot()
+	c.UpdateSnapshot(s)
 	return s
 }
 

@@ -23,7 +23,7 @@ func TestFitErrorMessage(t *testing.T) {
 		{
 			name: "with preemption",
 			err: framework.FitError{NumAllNodes: 3, Diagnosis: framework.Diagnosis{
-				NodeToStatus: framework.NodeToStatus{"n1": insufficientCPU, "n2": insufficientCPU, "n3": taint},
+				NodeToStatus:  framework.NodeToStatus{"n1": insufficientCPU, "n2": insufficientCPU, "n3": taint},
 				PostFilterMsg: "preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.",
 			}},
 			want: "0/3 nodes are available: 1 node(s) had untolerated taint {key: value}, 2 Insufficient cpu. " +

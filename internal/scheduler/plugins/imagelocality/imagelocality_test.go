@@ -7,6 +7,7 @@ import (
 
 	"github.com/podvisor/podvisor/internal/scheduler/plugins/imagelocality"
 	"github.com/podvisor/podvisor/internal/testutil/schedtest"
+	"github.com/podvisor/podvisor/internal/testutil/schedtest/plugintest"
 )
 
 func TestScore(t *testing.T) {
@@ -16,7 +17,7 @@ func TestScore(t *testing.T) {
 		schedtest.Node("has-small").Image("example.com/small:latest", 10*mb).Obj(),
 		schedtest.Node("none").Obj(),
 	}
-	env := schedtest.NewEnv(t, imagelocality.Name, imagelocality.New, nil, nil, nodes)
+	env := plugintest.NewEnv(t, imagelocality.Name, imagelocality.New, nil, nil, nodes)
 	got := env.Score(t, schedtest.Pod("p").Image("example.com/big:1").Obj())
 	if !(got["has-big"] > 0 && got["none"] == 0 && got["has-small"] == 0) {
 		t.Errorf("scores %v: only has-big should score", got)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/podvisor/podvisor/internal/scheduler/plugins/nodeaffinity"
 	"github.com/podvisor/podvisor/internal/testutil/schedtest"
+	"github.com/podvisor/podvisor/internal/testutil/schedtest/plugintest"
 )
 
 func TestFilter(t *testing.T) {
@@ -35,9 +36,9 @@ func TestFilter(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			env := schedtest.NewEnv(t, nodeaffinity.Name, nodeaffinity.New, nil, nil, nodes)
+			env := plugintest.NewEnv(t, nodeaffinity.Name, nodeaffinity.New, nil, nil, nodes)
 			got, _ := env.Filter(t, tc.pod)
-			if diff := cmp.Diff(tc.want, schedtest.Codes(got)); diff != "" {
+			if diff := cmp.Diff(tc.want, plugintest.Codes(got)); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
@@ -50,7 +51,7 @@ func TestScore(t *testing.T) {
 		schedtest.Node("hdd-a").Label("disk", "hdd").Zone("a").Obj(),
 		schedtest.Node("hdd-b").Label("disk", "hdd").Zone("b").Obj(),
 	}
-	env := schedtest.NewEnv(t, nodeaffinity.Name, nodeaffinity.New, nil, nil, nodes)
+	env := plugintest.NewEnv(t, nodeaffinity.Name, nodeaffinity.New, nil, nil, nodes)
 	if got := env.Score(t, schedtest.Pod("p").Obj()); got != nil {
 		t.Errorf("no preferences: scored %v, want skip", got)
 	}

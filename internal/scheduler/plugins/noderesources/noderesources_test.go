@@ -9,6 +9,7 @@ import (
 
 	"github.com/podvisor/podvisor/internal/scheduler/plugins/noderesources"
 	"github.com/podvisor/podvisor/internal/testutil/schedtest"
+	"github.com/podvisor/podvisor/internal/testutil/schedtest/plugintest"
 )
 
 func TestFitFilter(t *testing.T) {
@@ -59,9 +60,9 @@ func TestFitFilter(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			env := schedtest.NewEnv(t, noderesources.FitName, noderesources.NewFit, nil, tc.existing, []*v1.Node{tc.node})
+			env := plugintest.NewEnv(t, noderesources.FitName, noderesources.NewFit, nil, tc.existing, []*v1.Node{tc.node})
 			got, _ := env.Filter(t, tc.pod)
-			if diff := cmp.Diff(map[string]string{"n": tc.want}, schedtest.Codes(got)); diff != "" {
+			if diff := cmp.Diff(map[string]string{"n": tc.want}, plugintest.Codes(got)); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
@@ -85,7 +86,7 @@ func TestFitScoring(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			env := schedtest.NewEnv(t, noderesources.FitName, noderesources.NewFit, tc.args, existing, nodes)
+			env := plugintest.NewEnv(t, noderesources.FitName, noderesources.NewFit, tc.args, existing, nodes)
 			if diff := cmp.Diff(tc.want, env.Score(t, pod)); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
@@ -100,7 +101,7 @@ func TestFitScoringUsesDefaultsForRequestlessPods(t *testing.T) {
 	for _, n := range []string{"1", "2", "3", "4", "5"} {
 		existing = append(existing, schedtest.Pod("e"+n).Node("a").Obj())
 	}
-	env := schedtest.NewEnv(t, noderesources.FitName, noderesources.NewFit, nil, existing, nodes)
+	env := plugintest.NewEnv(t, noderesources.FitName, noderesources.NewFit, nil, existing, nodes)
 	got := env.Score(t, schedtest.Pod("p").Obj())
 	if got["a"] >= got["b"] {
 		t.Errorf("node full of request-less pods scored %d, empty node %d", got["a"], got["b"])
@@ -122,7 +123,7 @@ func TestBalancedAllocation(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			env := schedtest.NewEnv(t, noderesources.BalancedAllocationName, noderesources.NewBalancedAllocation, nil, nil, nodes)
+			env := plugintest.NewEnv(t, noderesources.BalancedAllocationName, noderesources.NewBalancedAllocation, nil, nil, nodes)
 			if got := env.Score(t, tc.pod)["n"]; got != tc.want {
 				t.Errorf("score %d, want %d", got, tc.want)
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/podvisor/podvisor/internal/scheduler/plugins/nodeunschedulable"
 	"github.com/podvisor/podvisor/internal/testutil/schedtest"
+	"github.com/podvisor/podvisor/internal/testutil/schedtest/plugintest"
 )
 
 func TestFilter(t *testing.T) {
@@ -24,9 +25,9 @@ func TestFilter(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			env := schedtest.NewEnv(t, nodeunschedulable.Name, nodeunschedulable.New, nil, nil, nodes)
+			env := plugintest.NewEnv(t, nodeunschedulable.Name, nodeunschedulable.New, nil, nil, nodes)
 			got, _ := env.Filter(t, tc.pod)
-			if diff := cmp.Diff(tc.want, schedtest.Codes(got)); diff != "" {
+			if diff := cmp.Diff(tc.want, plugintest.Codes(got)); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/podvisor/podvisor/internal/scheduler/plugins/tainttoleration"
 	"github.com/podvisor/podvisor/internal/testutil/schedtest"
+	"github.com/podvisor/podvisor/internal/testutil/schedtest/plugintest"
 )
 
 func TestFilter(t *testing.T) {
@@ -36,9 +37,9 @@ func TestFilter(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			env := schedtest.NewEnv(t, tainttoleration.Name, tainttoleration.New, nil, nil, []*v1.Node{tc.node})
+			env := plugintest.NewEnv(t, tainttoleration.Name, tainttoleration.New, nil, nil, []*v1.Node{tc.node})
 			got, _ := env.Filter(t, tc.pod)
-			if diff := cmp.Diff(map[string]string{"n": tc.want}, schedtest.Codes(got)); diff != "" {
+			if diff := cmp.Diff(map[string]string{"n": tc.want}, plugintest.Codes(got)); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
@@ -51,7 +52,7 @@ func TestScorePreferNoSchedule(t *testing.T) {
 		schedtest.Node("one").Taint("a", "1", v1.TaintEffectPreferNoSchedule).Obj(),
 		schedtest.Node("two").Taint("a", "1", v1.TaintEffectPreferNoSchedule).Taint("b", "2", v1.TaintEffectPreferNoSchedule).Obj(),
 	}
-	env := schedtest.NewEnv(t, tainttoleration.Name, tainttoleration.New, nil, nil, nodes)
+	env := plugintest.NewEnv(t, tainttoleration.Name, tainttoleration.New, nil, nil, nodes)
 	got := env.Score(t, schedtest.Pod("p").Obj())
 	if diff := cmp.Diff(map[string]int64{"clean": 100, "one": 50, "two": 0}, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

@@ -1,4 +1,7 @@
-package schedtest
+// Package plugintest runs one scheduler plugin outside the scheduler, over
+// a snapshot and a fake clientset, for the plugins' unit tests. Only tests
+// import it.
+package plugintest
 
 import (
 	"context"
