@@ -5,19 +5,23 @@ package plugintest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/podvisor/podvisor/internal/scheduler/cache"
 	"github.com/podvisor/podvisor/internal/scheduler/framework"
+	"github.com/podvisor/podvisor/internal/scheduler/queue"
 )
 
 // Env runs one plugin outside the scheduler: over a snapshot of pods and
@@ -28,6 +32,8 @@ type Env struct {
 	Client    *fake.Clientset
 	Factory   informers.SharedInformerFactory
 	Plugin    framework.Plugin
+	// Events are the events the plugins recorded.
+	Events Recorder
 }
 
 type stubSort struct{}
@@ -48,24 +54,39 @@ func Logger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil
 // NewEnv builds the plugin name with factory and args.
 func NewEnv(t testing.TB, name string, factory framework.PluginFactory, args any, pods []*v1.Pod, nodes []*v1.Node, objs ...runtime.Object) *Env {
 	t.Helper()
+	return NewEnvWith(t, framework.Registry{name: factory}, []framework.PluginConfig{{Name: name, Args: args}}, name, pods, nodes, objs...)
+}
+
+// NewEnvWith builds every plugin of profile from reg (stub queue sort and
+// binder are added) and makes the one named main the Env's Plugin; the
+// others run through the framework (e.g. the filters preemption calls).
+func NewEnvWith(t testing.TB, reg framework.Registry, profile []framework.PluginConfig, main string, pods []*v1.Pod, nodes []*v1.Node, objs ...runtime.Object) *Env {
+	t.Helper()
 	e := &Env{Snapshot: cache.NewSnapshot(pods, nodes), Client: fake.NewClientset(objs...)}
 	e.Factory = informers.NewSharedInformerFactory(e.Client, 0)
-	reg := framework.Registry{
+	full := framework.Registry{
 		"StubSort": func(context.Context, any, framework.Handle) (framework.Plugin, error) { return stubSort{}, nil },
 		"StubBind": func(context.Context, any, framework.Handle) (framework.Plugin, error) { return stubBind{}, nil },
-		name: func(ctx context.Context, a any, h framework.Handle) (framework.Plugin, error) {
-			p, err := factory(ctx, a, h)
+	}
+	for n, f := range reg {
+		if n != main {
+			full[n] = f
+			continue
+		}
+		f := f
+		full[n] = func(ctx context.Context, a any, h framework.Handle) (framework.Plugin, error) {
+			p, err := f(ctx, a, h)
 			e.Plugin = p
 			return p, err
-		},
+		}
 	}
-	prof := framework.Profile{Plugins: []framework.PluginConfig{{Name: "StubSort"}, {Name: name, Args: args}, {Name: "StubBind"}}}
-	f, err := framework.NewFramework(context.Background(), reg, prof, framework.Options{
+	prof := framework.Profile{Plugins: append(append([]framework.PluginConfig{{Name: "StubSort"}}, profile...), framework.PluginConfig{Name: "StubBind"})}
+	f, err := framework.NewFramework(context.Background(), full, prof, framework.Options{
 		Client: e.Client, InformerFactory: e.Factory, Snapshot: e.Snapshot, Parallelizer: framework.NewParallelizer(2),
-		Logger: Logger(), Rand: rand.New(rand.NewPCG(1, 2)), EventRecorder: nopRecorder{},
+		Logger: Logger(), Rand: rand.New(rand.NewPCG(1, 2)), EventRecorder: &e.Events, Nominator: queue.NewNominator(),
 	})
 	if err != nil {
-		t.Fatalf("building plugin %s: %v", name, err)
+		t.Fatalf("building plugin %s: %v", main, err)
 	}
 	e.Framework = f
 	ctx, cancel := context.WithCancel(context.Background())
@@ -84,9 +105,30 @@ func NewEnv(t testing.TB, name string, factory framework.PluginFactory, args any
 	return e
 }
 
-type nopRecorder struct{}
+// Recorder records events in memory.
+type Recorder struct {
+	mu     sync.Mutex
+	events []string
+}
 
-func (nopRecorder) Eventf(runtime.Object, string, string, string, ...any) {}
+// Eventf implements framework.EventRecorder: it records
+// "type reason object: message".
+func (r *Recorder) Eventf(obj runtime.Object, eventtype, reason, messageFmt string, args ...any) {
+	name := ""
+	if m, err := meta.Accessor(obj); err == nil {
+		name = m.GetNamespace() + "/" + m.GetName()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, fmt.Sprintf("%s %s %s: %s", eventtype, reason, name, fmt.Sprintf(messageFmt, args...)))
+}
+
+// List returns the recorded events.
+func (r *Recorder) List() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.events...)
+}
 
 // Filter runs the plugin's PreFilter (if any) and Filter on every node and
 // returns each node's status (nil for success). A PreFilter rejection is
