@@ -9,6 +9,7 @@ package schedtest
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -412,3 +413,6 @@ func StorageClass(name, provisioner string, wffc bool) *storagev1.StorageClass {
 	}
 	return &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: name}, Provisioner: provisioner, VolumeBindingMode: &mode}
 }
+
+// Logger returns a logger that discards everything.
+func Logger() *slog.Logger { return slog.New(slog.DiscardHandler) }
