@@ -10,8 +10,12 @@ import (
 	"os"
 	"strings"
 
+	"github.com/podvisor/podvisor/internal/bench/apiserver"
 	"github.com/podvisor/podvisor/internal/bench/auth"
+	"github.com/podvisor/podvisor/internal/bench/files"
+	"github.com/podvisor/podvisor/internal/bench/node"
 	"github.com/podvisor/podvisor/internal/bench/report"
+	"github.com/podvisor/podvisor/internal/bench/schema"
 )
 
 // suite is one benchmark topic. Run returns its tables or an error that
@@ -24,7 +28,11 @@ type suite struct {
 // suites lists every benchmark topic, in the order they are printed.
 func suites() []suite {
 	return []suite{
+		{name: "apiserver", run: apiserver.Run},
 		{name: "auth", run: auth.Run},
+		{name: "files", run: files.Run},
+		{name: "schema", run: schema.Run},
+		{name: "node", run: node.Run},
 	}
 }
 
