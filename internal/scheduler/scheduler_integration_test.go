@@ -412,14 +412,14 @@ func TestIntegrationPluginDecisions(t *testing.T) {
 func TestIntegrationUnschedulableAndRetry(t *testing.T) {
 	c := startCluster(t)
 	u := rand.String(5)
-	c.node(schedtest.Node("small-1-" + u).Cap("2", "4Gi", 110))
-	c.node(schedtest.Node("small-2-" + u).Cap("2", "4Gi", 110))
-	c.node(schedtest.Node("tainted-" + u).Cap("8", "16Gi", 110).Taint("key", "value", v1.TaintEffectNoSchedule))
+	c.node(schedtest.Node("small-1-"+u).Cap("2", "4Gi", 110))
+	c.node(schedtest.Node("small-2-"+u).Cap("2", "4Gi", 110))
+	c.node(schedtest.Node("tainted-"+u).Cap("8", "16Gi", 110).Taint("key", "value", v1.TaintEffectNoSchedule))
 	defer c.reset()
 	// The small nodes are busy with pods of the same priority: preempting
 	// cannot help there; nor on the tainted node.
-	c.pod(schedtest.Pod("busy-1").Node("small-1-" + u).Req("1500m", ""))
-	c.pod(schedtest.Pod("busy-2").Node("small-2-" + u).Req("1500m", ""))
+	c.pod(schedtest.Pod("busy-1").Node("small-1-"+u).Req("1500m", ""))
+	c.pod(schedtest.Pod("busy-2").Node("small-2-"+u).Req("1500m", ""))
 	c.pod(schedtest.Pod("big").Req("1", "1Gi"))
 	want := "0/3 nodes are available: 1 node(s) had untolerated taint {key: value}, 2 Insufficient cpu. " +
 		"preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod."
@@ -435,7 +435,7 @@ func TestIntegrationUnschedulableAndRetry(t *testing.T) {
 	if got := c.sched.Stats().Attempts; got != attempts {
 		t.Errorf("%d more attempts while nothing changed", got-attempts)
 	}
-	c.node(schedtest.Node("large-" + u).Cap("8", "16Gi", 110))
+	c.node(schedtest.Node("large-"+u).Cap("8", "16Gi", 110))
 	if got := c.bound("big"); got != "large-"+u {
 		t.Errorf("bound to %s", got)
 	}
