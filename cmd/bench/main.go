@@ -15,6 +15,7 @@ import (
 	"github.com/podvisor/podvisor/internal/bench/files"
 	"github.com/podvisor/podvisor/internal/bench/node"
 	"github.com/podvisor/podvisor/internal/bench/report"
+	"github.com/podvisor/podvisor/internal/bench/scheduler"
 	"github.com/podvisor/podvisor/internal/bench/schema"
 )
 
@@ -33,6 +34,7 @@ func suites() []suite {
 		{name: "files", run: files.Run},
 		{name: "schema", run: schema.Run},
 		{name: "node", run: node.Run},
+		{name: "scheduler", run: scheduler.Run},
 	}
 }
 

@@ -58,6 +58,9 @@ func (s *Scheduler) scheduleOne(ctx context.Context, qp *framework.QueuedPodInfo
 		return
 	}
 	s.stats.attempts.Add(1)
+	start := s.clock.Now()
+	var waited time.Duration // for a binding slot: not the cycle's cost
+	defer func() { s.stats.cycleNanos.Add(int64(s.clock.Since(start) - waited)) }()
 	if s.deadlinePassed(pod) {
 		s.giveUpDeadline(qp)
 		s.queue.Done(pod.UID)
@@ -106,8 +109,10 @@ func (s *Scheduler) scheduleOne(ctx context.Context, qp *framework.QueuedPodInfo
 		s.fail(ctx, qp, statusError(st), "")
 		return
 	}
+	waitStart := s.clock.Now()
 	select {
 	case s.bindSlots <- struct{}{}:
+		waited = s.clock.Since(waitStart)
 	case <-ctx.Done():
 		s.fwk.RunReservePluginsUnreserve(ctx, state, &assumed, host)
 		s.forget(&assumed)

@@ -150,6 +150,7 @@ type counters struct {
 	scheduled     atomic.Int64
 	unschedulable atomic.Int64
 	errors        atomic.Int64
+	cycleNanos    atomic.Int64
 }
 
 // Stats is a snapshot of the scheduler's counters.
@@ -162,6 +163,9 @@ type Stats struct {
 	Unschedulable int64
 	// Errors counts attempts and bindings that failed with an error.
 	Errors int64
+	// CycleTime is the total time spent in scheduling cycles (snapshot to
+	// the start of the binding cycle), the scheduler's own cost.
+	CycleTime time.Duration
 	// EventsDropped counts events dropped because the buffer was full.
 	EventsDropped int64
 	// EventsWritten counts events created or updated.
@@ -176,6 +180,7 @@ func (s *Scheduler) Stats() Stats {
 	return Stats{
 		Attempts: s.stats.attempts.Load(), Scheduled: s.stats.scheduled.Load(),
 		Unschedulable: s.stats.unschedulable.Load(), Errors: s.stats.errors.Load(),
+		CycleTime:     time.Duration(s.stats.cycleNanos.Load()),
 		EventsDropped: s.recorder.dropped.Load(), EventsWritten: s.recorder.written.Load(),
 		Queue: s.queue.Stats(), Leading: s.leading.Load(),
 	}

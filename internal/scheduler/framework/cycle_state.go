@@ -31,6 +31,10 @@ type CycleState struct {
 	SkipFilterPlugins sets.Set[string]
 	// SkipScorePlugins are the plugins whose PreScore returned Skip.
 	SkipScorePlugins sets.Set[string]
+	// filters are the Filter plugins left after PreFilter's skips,
+	// computed once per cycle so Filter does not look the skips up per
+	// node; nil until RunPreFilterPlugins ran.
+	filters []FilterPlugin
 }
 
 // NewCycleState returns an empty state.
@@ -58,7 +62,7 @@ func (c *CycleState) Clone() *CycleState {
 		return nil
 	}
 	out := &CycleState{storage: make(map[StateKey]StateData, len(c.storage)),
-		SkipFilterPlugins: c.SkipFilterPlugins.Clone(), SkipScorePlugins: c.SkipScorePlugins.Clone()}
+		SkipFilterPlugins: c.SkipFilterPlugins.Clone(), SkipScorePlugins: c.SkipScorePlugins.Clone(), filters: c.filters}
 	for k, v := range c.storage {
 		out.storage[k] = v.Clone()
 	}

@@ -8,7 +8,6 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/util/sets"
 )
 
@@ -38,12 +37,28 @@ type PodInfo struct {
 type AffinityTerm struct {
 	// Namespaces are the namespaces named explicitly (or the owning pod's
 	// namespace when neither namespaces nor a namespace selector is set).
+	// Change them with SetNamespaces.
 	Namespaces sets.Set[string]
 	// NamespaceSelector selects further namespaces by their labels; nil
 	// selects none.
 	NamespaceSelector labels.Selector
-	Selector          labels.Selector
-	TopologyKey       string
+	// Selector selects the pods.
+	Selector    LabelMatcher
+	TopologyKey string
+	// only is the one namespace the term selects, when it selects exactly
+	// one and no namespace selector: Matches then compares strings instead
+	// of looking a set up (it runs for every pod of the cluster).
+	only string
+}
+
+// SetNamespaces replaces the term's namespaces and namespace selector.
+func (t *AffinityTerm) SetNamespaces(names sets.Set[string], selector labels.Selector) {
+	t.Namespaces, t.NamespaceSelector, t.only = names, selector, ""
+	if selector == nil && len(names) == 1 {
+		for n := range names {
+			t.only = n
+		}
+	}
 }
 
 // WeightedAffinityTerm is a preferred term with its weight (1-100).
@@ -55,10 +70,14 @@ type WeightedAffinityTerm struct {
 // Matches reports whether pod (whose namespace has labels nsLabels) is
 // selected by the term.
 func (t *AffinityTerm) Matches(pod *v1.Pod, nsLabels labels.Set) bool {
-	if t.Namespaces.Has(pod.Namespace) || (t.NamespaceSelector != nil && t.NamespaceSelector.Matches(nsLabels)) {
-		return t.Selector.Matches(labels.Set(pod.Labels))
+	if t.only != "" {
+		if pod.Namespace != t.only {
+			return false
+		}
+	} else if !t.Namespaces.Has(pod.Namespace) && (t.NamespaceSelector == nil || !t.NamespaceSelector.Matches(nsLabels)) {
+		return false
 	}
-	return false
+	return t.Selector.Matches(pod.Labels)
 }
 
 // NewPodInfo parses pod.
@@ -124,38 +143,33 @@ func parseWeighted(pod *v1.Pod, terms []v1.WeightedPodAffinityTerm, errs *[]erro
 // mismatchLabelKeys are folded into the selector using pod's own label
 // values (key in/notin {value}), as Kubernetes does.
 func NewAffinityTerm(pod *v1.Pod, t *v1.PodAffinityTerm) (AffinityTerm, error) {
-	sel, err := metav1.LabelSelectorAsSelector(t.LabelSelector)
+	sel, err := NewLabelMatcher(t.LabelSelector)
 	if err != nil {
 		return AffinityTerm{}, fmt.Errorf("parsing pod affinity label selector: %w", err)
 	}
 	for _, k := range t.MatchLabelKeys {
 		if v, ok := pod.Labels[k]; ok {
-			r, err := labels.NewRequirement(k, selection.In, []string{v})
-			if err != nil {
-				return AffinityTerm{}, fmt.Errorf("matchLabelKeys %q: %w", k, err)
-			}
-			sel = sel.Add(*r)
+			sel.AddIn(k, v)
 		}
 	}
 	for _, k := range t.MismatchLabelKeys {
 		if v, ok := pod.Labels[k]; ok {
-			r, err := labels.NewRequirement(k, selection.NotIn, []string{v})
-			if err != nil {
-				return AffinityTerm{}, fmt.Errorf("mismatchLabelKeys %q: %w", k, err)
-			}
-			sel = sel.Add(*r)
+			sel.AddNotIn(k, v)
 		}
 	}
-	term := AffinityTerm{Namespaces: sets.New(t.Namespaces...), Selector: sel, TopologyKey: t.TopologyKey}
+	term := AffinityTerm{Selector: sel, TopologyKey: t.TopologyKey}
+	names := sets.New(t.Namespaces...)
+	var nsSel labels.Selector
 	if t.NamespaceSelector != nil {
 		ns, err := metav1.LabelSelectorAsSelector(t.NamespaceSelector)
 		if err != nil {
 			return AffinityTerm{}, fmt.Errorf("parsing pod affinity namespace selector: %w", err)
 		}
-		term.NamespaceSelector = ns
+		nsSel = ns
 	} else if len(t.Namespaces) == 0 {
-		term.Namespaces.Insert(pod.Namespace)
+		names.Insert(pod.Namespace)
 	}
+	term.SetNamespaces(names, nsSel)
 	return term, nil
 }
 

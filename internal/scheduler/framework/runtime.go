@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -82,6 +83,8 @@ type Framework struct {
 	events map[string][]ClusterEventWithHint
 
 	waiting *waitingPods
+	// scoreBuffers recycles RunScorePlugins' per-plugin score slices.
+	scoreBuffers sync.Pool
 }
 
 var _ Handle = (*Framework)(nil)
@@ -98,6 +101,7 @@ func NewFramework(ctx context.Context, registry Registry, profile Profile, opts 
 		return nil, errors.New("framework: Options.Rand is required")
 	}
 	f := &Framework{opts: opts, events: map[string][]ClusterEventWithHint{}, waiting: newWaitingPods()}
+	f.scoreBuffers.New = func() any { return new([]NodeScore) }
 	seen := map[string]bool{}
 	for _, pc := range profile.Plugins {
 		if seen[pc.Name] {
@@ -225,7 +229,22 @@ func (f *Framework) RunPreFilterPlugins(ctx context.Context, state *CycleState, 
 		}
 	}
 	state.SkipFilterPlugins = skip
+	state.filters = f.activeFilters(skip)
 	return result, nil, sets.New(narrowing...)
+}
+
+// activeFilters returns the Filter plugins not in skip.
+func (f *Framework) activeFilters(skip sets.Set[string]) []FilterPlugin {
+	if len(skip) == 0 {
+		return f.filter
+	}
+	out := make([]FilterPlugin, 0, len(f.filter))
+	for _, p := range f.filter {
+		if !skip.Has(p.Name()) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // RunPreFilterExtensionAddPod implements PluginsRunner.
@@ -265,10 +284,11 @@ func (f *Framework) RunPreFilterExtensionRemovePod(ctx context.Context, state *C
 // RunFilterPlugins runs the Filter plugins in order on one node and
 // returns the first non-success status, tagged with its plugin.
 func (f *Framework) RunFilterPlugins(ctx context.Context, state *CycleState, pod *v1.Pod, nodeInfo *NodeInfo) *Status {
-	for _, p := range f.filter {
-		if state.SkipFilterPlugins.Has(p.Name()) {
-			continue
-		}
+	filters := state.filters
+	if filters == nil {
+		filters = f.activeFilters(state.SkipFilterPlugins)
+	}
+	for _, p := range filters {
 		s := p.Filter(ctx, state, pod, nodeInfo)
 		if s.IsSuccess() {
 			continue
@@ -388,9 +408,15 @@ func (f *Framework) RunScorePlugins(ctx context.Context, state *CycleState, pod 
 	if len(active) == 0 {
 		return totals, nil
 	}
+	buf := f.scoreBuffers.Get().(*[]NodeScore)
+	defer f.scoreBuffers.Put(buf)
+	if cap(*buf) < len(active)*len(nodes) {
+		*buf = make([]NodeScore, len(active)*len(nodes))
+	}
+	flat := (*buf)[:len(active)*len(nodes)]
 	scores := make([][]NodeScore, len(active))
 	for i := range scores {
-		scores[i] = make([]NodeScore, len(nodes))
+		scores[i] = flat[i*len(nodes) : (i+1)*len(nodes) : (i+1)*len(nodes)]
 	}
 	errs := make(chan *Status, 1)
 	ctx, cancel := context.WithCancel(ctx)

@@ -130,10 +130,11 @@ func (p *InterPodAffinity) resolveNamespaces(pi *framework.PodInfo) error {
 		if err != nil {
 			return fmt.Errorf("listing namespaces: %w", err)
 		}
+		names := t.Namespaces.Clone()
 		for _, ns := range list {
-			t.Namespaces.Insert(ns.Name)
+			names.Insert(ns.Name)
 		}
-		t.NamespaceSelector = nil
+		t.SetNamespaces(names, nil)
 		return nil
 	}
 	for _, terms := range [][]framework.AffinityTerm{pi.RequiredAffinityTerms, pi.RequiredAntiAffinityTerms} {

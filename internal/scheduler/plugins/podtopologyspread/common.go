@@ -17,7 +17,6 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
@@ -110,7 +109,7 @@ func (*PodTopologySpread) Name() string { return Name }
 type constraint struct {
 	maxSkew           int32
 	topologyKey       string
-	selector          labels.Selector
+	selector          framework.LabelMatcher
 	minDomains        int32
 	honorNodeAffinity bool
 	honorNodeTaints   bool
@@ -123,17 +122,13 @@ func constraints(pod *v1.Pod, action v1.UnsatisfiableConstraintAction) ([]constr
 		if c.WhenUnsatisfiable != action {
 			continue
 		}
-		sel, err := metav1.LabelSelectorAsSelector(c.LabelSelector)
+		sel, err := framework.NewLabelMatcher(c.LabelSelector)
 		if err != nil {
 			return nil, fmt.Errorf("parsing topology spread selector: %w", err)
 		}
 		for _, k := range c.MatchLabelKeys {
 			if v, ok := pod.Labels[k]; ok {
-				r, err := labels.NewRequirement(k, selection.In, []string{v})
-				if err != nil {
-					return nil, fmt.Errorf("matchLabelKeys %q: %w", k, err)
-				}
-				sel = sel.Add(*r)
+				sel.AddIn(k, v)
 			}
 		}
 		pc := constraint{maxSkew: c.MaxSkew, topologyKey: c.TopologyKey, selector: sel, minDomains: 1,
@@ -209,8 +204,9 @@ func (p *PodTopologySpread) scoreConstraints(pod *v1.Pod) ([]constraint, error) 
 		return nil, nil
 	}
 	out := make([]constraint, len(p.defaults))
+	m := framework.LabelMatcherFromSelector(sel)
 	for i, c := range p.defaults {
-		out[i] = constraint{maxSkew: c.MaxSkew, topologyKey: c.TopologyKey, selector: sel, minDomains: 1, honorNodeAffinity: true}
+		out[i] = constraint{maxSkew: c.MaxSkew, topologyKey: c.TopologyKey, selector: m, minDomains: 1, honorNodeAffinity: true}
 	}
 	return out, nil
 }
@@ -238,10 +234,10 @@ func nodeCounts(node *v1.Node, cs []constraint, c *constraint, pod *v1.Pod, requ
 
 // countMatching counts the pods on ni in namespace ns that sel selects,
 // ignoring pods being deleted.
-func countMatching(ni *framework.NodeInfo, ns string, sel labels.Selector) int {
+func countMatching(ni *framework.NodeInfo, ns string, sel *framework.LabelMatcher) int {
 	n := 0
 	for _, pi := range ni.Pods {
-		if pi.Pod.Namespace == ns && pi.Pod.DeletionTimestamp == nil && sel.Matches(labels.Set(pi.Pod.Labels)) {
+		if pi.Pod.Namespace == ns && pi.Pod.DeletionTimestamp == nil && sel.Matches(pi.Pod.Labels) {
 			n++
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 
 	"github.com/podvisor/podvisor/internal/scheduler/framework"
@@ -82,7 +81,7 @@ func (p *PodTopologySpread) PreFilter(ctx context.Context, state *framework.Cycl
 			if !nodeCounts(node, cs, c, pod, &s.required) {
 				continue
 			}
-			cnt := countMatching(ni, pod.Namespace, c.selector)
+			cnt := countMatching(ni, pod.Namespace, &c.selector)
 			v := node.Labels[c.topologyKey]
 			mu.Lock()
 			s.counts[i][v] += cnt
@@ -114,7 +113,7 @@ func (p *PodTopologySpread) update(state *framework.CycleState, pod *v1.Pod, oth
 	}
 	for i := range s.constraints {
 		c := &s.constraints[i]
-		if !nodeCounts(node, s.constraints, c, pod, &s.required) || !c.selector.Matches(labels.Set(other.Pod.Labels)) {
+		if !nodeCounts(node, s.constraints, c, pod, &s.required) || !c.selector.Matches(other.Pod.Labels) {
 			continue
 		}
 		s.counts[i][node.Labels[c.topologyKey]] += delta
@@ -145,7 +144,6 @@ func (p *PodTopologySpread) Filter(_ context.Context, state *framework.CycleStat
 	}
 	s := d.(*preFilterState)
 	node := ni.Node()
-	podLabels := labels.Set(pod.Labels)
 	for i := range s.constraints {
 		c := &s.constraints[i]
 		v, ok := node.Labels[c.topologyKey]
@@ -153,7 +151,7 @@ func (p *PodTopologySpread) Filter(_ context.Context, state *framework.CycleStat
 			return framework.NewStatus(framework.UnschedulableAndUnresolvable, ErrReasonNodeLabelNotMatch)
 		}
 		self := 0
-		if c.selector.Matches(podLabels) {
+		if c.selector.Matches(pod.Labels) {
 			self = 1
 		}
 		if skew := s.counts[i][v] + self - s.minMatch[i]; skew > int(c.maxSkew) {

@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 
 	"github.com/podvisor/podvisor/internal/scheduler/framework"
@@ -84,7 +83,7 @@ func (p *PodTopologySpread) PreScore(ctx context.Context, state *framework.Cycle
 			if !ok || !domains[i][v] || !nodeCounts(node, cs, c, pod, &required) {
 				continue
 			}
-			cnt := countMatching(ni, pod.Namespace, c.selector)
+			cnt := countMatching(ni, pod.Namespace, &c.selector)
 			mu.Lock()
 			s.counts[i][v] += cnt
 			mu.Unlock()
@@ -115,7 +114,7 @@ func (p *PodTopologySpread) Score(_ context.Context, state *framework.CycleState
 		c := &s.constraints[i]
 		var cnt int
 		if c.topologyKey == v1.LabelHostname {
-			cnt = countMatching(ni, pod.Namespace, c.selector)
+			cnt = countMatching(ni, pod.Namespace, &c.selector)
 		} else {
 			cnt = s.counts[i][node.Labels[c.topologyKey]]
 		}
@@ -175,7 +174,7 @@ func (p *PodTopologySpread) EventsToRegister(context.Context) ([]framework.Clust
 					continue
 				}
 				for i := range cs {
-					if cs[i].selector.Matches(labels.Set(other.Labels)) {
+					if cs[i].selector.Matches(other.Labels) {
 						return framework.Queue, nil
 					}
 				}
