@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"runtime"
+	goruntime "runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -46,6 +47,9 @@ const (
 	DefaultClientQPS   = 5000
 	DefaultClientBurst = 10000
 )
+
+// ContentTypeProtobuf is the wire format the scheduler's own client uses.
+const ContentTypeProtobuf = "application/vnd.kubernetes.protobuf"
 
 // LeaderElectionConfig configures leader election on a Lease.
 type LeaderElectionConfig struct {
@@ -207,7 +211,7 @@ func (c *Config) setDefaults() {
 		le.RetryPeriod = 2 * time.Second
 	}
 	if c.Parallelism <= 0 {
-		c.Parallelism = runtime.GOMAXPROCS(0)
+		c.Parallelism = goruntime.GOMAXPROCS(0)
 	}
 	if c.MaxInFlightBindings <= 0 {
 		c.MaxInFlightBindings = 256
@@ -262,6 +266,10 @@ func New(cfg Config, deps Deps) (*Scheduler, error) {
 		rc := rest.CopyConfig(deps.RESTConfig)
 		rc.QPS, rc.Burst = cfg.ClientQPS, cfg.ClientBurst
 		rc.UserAgent = rest.DefaultKubernetesUserAgent() + "/scheduler"
+		// Protobuf, as kube-scheduler: decoding the pod and node watch
+		// streams is much of a client's cost.
+		rc.ContentType = ContentTypeProtobuf
+		rc.AcceptContentTypes = ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 		c, err := kubernetes.NewForConfig(rc)
 		if err != nil {
 			return nil, fmt.Errorf("building the scheduler's client: %w", err)
