@@ -12,11 +12,14 @@ import (
 
 	"github.com/podvisor/podvisor/internal/bench/apiserver"
 	"github.com/podvisor/podvisor/internal/bench/auth"
+	"github.com/podvisor/podvisor/internal/bench/controllers"
+	"github.com/podvisor/podvisor/internal/bench/endpoints"
 	"github.com/podvisor/podvisor/internal/bench/files"
 	"github.com/podvisor/podvisor/internal/bench/node"
 	"github.com/podvisor/podvisor/internal/bench/report"
 	"github.com/podvisor/podvisor/internal/bench/scheduler"
 	"github.com/podvisor/podvisor/internal/bench/schema"
+	"github.com/podvisor/podvisor/internal/bench/streams"
 )
 
 // suite is one benchmark topic. Run returns its tables or an error that
@@ -31,10 +34,14 @@ func suites() []suite {
 	return []suite{
 		{name: "apiserver", run: apiserver.Run},
 		{name: "auth", run: auth.Run},
+		{name: "controllers", run: controllers.Run},
+		{name: "endpoints", run: endpoints.Run},
 		{name: "files", run: files.Run},
 		{name: "schema", run: schema.Run},
 		{name: "node", run: node.Run},
 		{name: "scheduler", run: scheduler.Run},
+		{name: "streams", run: streams.Run},
+		{name: "pods", run: node.PodStart},
 	}
 }
 

@@ -131,6 +131,9 @@ func (s *Server) buildDiscovery() (*discovery, error) {
 			return nil, err
 		}
 	}
+	if err := s.addExternalDiscovery(put, groupList, &groupsAgg); err != nil {
+		return nil, err
+	}
 	if err := put("/apis", groupList); err != nil {
 		return nil, err
 	}

@@ -28,6 +28,10 @@ import (
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri *requestInfo) {
 	res := s.resources[schema.GroupVersionResource{Group: ri.APIGroup, Version: ri.APIVersion, Resource: ri.Resource}]
 	if res == nil {
+		if g := s.externalFor(ri.APIGroup); g != nil {
+			g.Handler.ServeHTTP(w, r)
+			return
+		}
 		s.writeError(w, r, errNoResource())
 		return
 	}

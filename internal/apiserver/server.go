@@ -58,6 +58,10 @@ type Config struct {
 	NamespaceFinalizeInterval time.Duration
 	// Auth configures authentication and token issuing.
 	Auth AuthConfig
+	// Kubelet, when set, proxies the kubelet subresources to the nodes
+	// (unless Deps.Proxy is given) and serves metrics.k8s.io from their
+	// stats.
+	Kubelet *KubeletConfig
 }
 
 // Proxy serves the subresources that reach a node's kubelet
@@ -102,6 +106,8 @@ type Server struct {
 	disco *discovery
 
 	auth *auth
+	// external API groups served by handlers of their own (metrics).
+	external []ExternalGroup
 	// aggregate nudges the cluster-role aggregation loop.
 	aggregate chan struct{}
 
@@ -177,6 +183,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	fm.f = fieldManager{m: s.fields, log: s.log}
+	if cfg.Kubelet != nil {
+		if err := s.setUpKubelets(cfg.Kubelet); err != nil {
+			return nil, err
+		}
+	}
 	s.disco, err = s.buildDiscovery()
 	if err != nil {
 		return nil, err
@@ -335,6 +346,12 @@ func (s *Server) authorize(ctx context.Context, user *authn.User, ri *requestInf
 		}
 	}
 	d, reason, err := s.auth.authorizer.Authorize(ctx, a)
+	if d == authz.Allow && streamingUpgrade(ri, r) {
+		// A WebSocket exec, attach or port-forward is a GET but runs
+		// commands: it also needs create (see streamingUpgrade).
+		a.Verb = "create"
+		d, reason, err = s.auth.authorizer.Authorize(ctx, a)
+	}
 	if d == authz.Allow {
 		return nil
 	}

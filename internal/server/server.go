@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/podvisor/podvisor/internal/agent"
 	"github.com/podvisor/podvisor/internal/apiserver"
 	"github.com/podvisor/podvisor/internal/apiserver/authn/serviceaccount"
 	"github.com/podvisor/podvisor/internal/apiserver/codec"
@@ -52,9 +53,11 @@ type Config struct {
 	NodePortRange string
 	// TokenFile is a static token file (token,user,uid,"groups").
 	TokenFile string
-	// DisableAgent: do not run a local agent (accepted; the agent comes
-	// with the kubelet).
+	// DisableAgent: do not run the local agent.
 	DisableAgent bool
+	// Agent configures the local agent (data in <DataDir>/agent, node
+	// name the host name by default).
+	Agent agent.Config
 	// CompactionInterval is how often etcd history is compacted; 0
 	// means 5 minutes.
 	CompactionInterval time.Duration
@@ -79,6 +82,7 @@ type Server struct {
 	ln   net.Listener
 	addr string
 
+	agent    *agent.Agent
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	errCh    chan error
@@ -196,6 +200,10 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		AdvertiseAddress: advertise, SecurePort: port,
 		ExternalHost: net.JoinHostPort(advertise.String(), strconv.Itoa(port)),
 		Auth:         apiserver.AuthConfig{ClientCAs: creds.ca.Pool(), ServiceAccountKey: saKey, TokenFile: cfg.TokenFile},
+		// Kubelets' serving certificates are not verified (Kubernetes'
+		// default without --kubelet-certificate-authority): agents may
+		// serve self-signed ones.
+		Kubelet: &apiserver.KubeletConfig{ClientCertificate: creds.kubeletClient},
 	}, apiserver.Deps{
 		Storage: st, Log: deps.Log,
 		Healthy: func(ctx context.Context) error {
@@ -218,7 +226,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}()
 
 	s.http = &http.Server{
-		Handler: s.api,
+		Handler: s.withNodeJoin(s.api, creds, port),
 		TLSConfig: &tls.Config{
 			Certificates: []tls.Certificate{creds.serving},
 			ClientAuth:   tls.VerifyClientCertIfGiven,
@@ -258,8 +266,15 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err := writeKubeconfig(KubeconfigPath(cfg.DataDir), "https://"+s.addr, creds); err != nil {
 		return nil, err
 	}
+	if !cfg.DisableAgent {
+		if err := s.startAgent(runCtx, creds); err != nil {
+			return nil, err
+		}
+	}
 	deps.Log.Info("podvisor server ready", "address", "https://"+s.addr, "kubeconfig", KubeconfigPath(cfg.DataDir),
-		"etcd", etcdDescription(cfg))
+		"etcd", etcdDescription(cfg), "agent", !cfg.DisableAgent)
+	deps.Log.Info("to join a node: podvisor token create, then podvisor agent --server https://" +
+		net.JoinHostPort(advertise.String(), strconv.Itoa(port)) + " --token TOKEN")
 	ok = true
 	return s, nil
 }
@@ -341,11 +356,14 @@ func advertiseAddress(cfg Config) net.IP {
 
 // credentials are the loaded PKI.
 type credentials struct {
-	ca        *pki.CA
-	serving   tls.Certificate
-	adminCert []byte
-	adminKey  []byte
-	dir       string
+	ca      *pki.CA
+	serving tls.Certificate
+	// kubeletClient is the API server's client certificate for kubelets
+	// (pods/log, exec, attach, portforward, nodes/proxy, stats).
+	kubeletClient tls.Certificate
+	adminCert     []byte
+	adminKey      []byte
+	dir           string
 }
 
 // ensurePKI creates or loads the CA, serving and admin certificates and
@@ -385,6 +403,15 @@ func ensurePKI(cfg Config, cidr *net.IPNet, advertise net.IP) (*credentials, err
 	if err != nil {
 		return nil, fmt.Errorf("loading serving certificate: %w", err)
 	}
+	if err := pki.EnsureCert(ca, filepath.Join(dir, "apiserver-kubelet-client.crt"), filepath.Join(dir, "apiserver-kubelet-client.key"), pki.CertSpec{
+		CommonName: "podvisor-apiserver-kubelet-client", Organizations: []string{"system:masters"}, Client: true,
+	}); err != nil {
+		return nil, fmt.Errorf("kubelet client certificate: %w", err)
+	}
+	kubeletClient, err := tls.LoadX509KeyPair(filepath.Join(dir, "apiserver-kubelet-client.crt"), filepath.Join(dir, "apiserver-kubelet-client.key"))
+	if err != nil {
+		return nil, fmt.Errorf("loading kubelet client certificate: %w", err)
+	}
 	adminCert, err := os.ReadFile(filepath.Join(dir, "admin.crt"))
 	if err != nil {
 		return nil, err
@@ -393,7 +420,7 @@ func ensurePKI(cfg Config, cidr *net.IPNet, advertise net.IP) (*credentials, err
 	if err != nil {
 		return nil, err
 	}
-	return &credentials{ca: ca, serving: serving, adminCert: adminCert, adminKey: adminKey, dir: dir}, nil
+	return &credentials{ca: ca, serving: serving, kubeletClient: kubeletClient, adminCert: adminCert, adminKey: adminKey, dir: dir}, nil
 }
 
 // writeKubeconfig writes the admin kubeconfig.
