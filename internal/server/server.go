@@ -64,6 +64,11 @@ type Config struct {
 	// AdvertiseAddress is the address other nodes and pods reach this
 	// server on; empty picks the host's first global address.
 	AdvertiseAddress string
+	// DisableScheduler: do not run the scheduler.
+	DisableScheduler bool
+	// SchedulerName is the spec.schedulerName of the pods the scheduler
+	// binds; empty means "default-scheduler".
+	SchedulerName string
 }
 
 // Deps are the server's collaborators.
@@ -83,6 +88,7 @@ type Server struct {
 	addr string
 
 	agent    *agent.Agent
+	sched    *schedulerRun
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	errCh    chan error
@@ -266,13 +272,18 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err := writeKubeconfig(KubeconfigPath(cfg.DataDir), "https://"+s.addr, creds); err != nil {
 		return nil, err
 	}
+	if !cfg.DisableScheduler {
+		if err := s.startScheduler(runCtx, creds, port); err != nil {
+			return nil, err
+		}
+	}
 	if !cfg.DisableAgent {
 		if err := s.startAgent(runCtx, creds); err != nil {
 			return nil, err
 		}
 	}
 	deps.Log.Info("podvisor server ready", "address", "https://"+s.addr, "kubeconfig", KubeconfigPath(cfg.DataDir),
-		"etcd", etcdDescription(cfg), "agent", !cfg.DisableAgent)
+		"etcd", etcdDescription(cfg), "agent", !cfg.DisableAgent, "scheduler", !cfg.DisableScheduler)
 	deps.Log.Info("to join a node: podvisor token create, then podvisor agent --server https://" +
 		net.JoinHostPort(advertise.String(), strconv.Itoa(port)) + " --token TOKEN")
 	ok = true
@@ -296,6 +307,7 @@ func (s *Server) Err() <-chan error { return s.errCh }
 func (s *Server) Stop() { s.stopOnce.Do(s.stop) }
 
 func (s *Server) stop() {
+	s.stopScheduler()
 	if s.http != nil {
 		ctx, c := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := s.http.Shutdown(ctx); err != nil {

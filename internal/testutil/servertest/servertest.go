@@ -42,10 +42,16 @@ type Server struct {
 // (a temp data dir, 127.0.0.1:0). It is stopped when the test ends. The
 // in-process agent is disabled unless cfg.Agent.NodeName is set (a test
 // that wants it must give it unique names: bridge, cgroup root, dirs).
+// Likewise the scheduler is disabled unless cfg.SchedulerName is set
+// (server.DefaultSchedulerName for the default one), so that tests that
+// leave pods unbound keep them so.
 func Start(t testing.TB, cfg server.Config) *Server {
 	t.Helper()
 	if cfg.Agent.NodeName == "" {
 		cfg.DisableAgent = true
+	}
+	if cfg.SchedulerName == "" {
+		cfg.DisableScheduler = true
 	}
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
@@ -141,7 +147,8 @@ type Process struct {
 
 // StartProcess starts `podvisor server` on dataDir and a free port with
 // extra flags and waits until it answers /readyz. It is killed when the
-// test ends. The agent is disabled unless extra says --disable-agent=false.
+// test ends. The agent is disabled unless extra says --disable-agent=false;
+// the scheduler runs unless extra says --disable-scheduler.
 func StartProcess(t testing.TB, dataDir string, port int, extra ...string) *Process {
 	t.Helper()
 	bin := Binary(t)
