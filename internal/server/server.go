@@ -28,6 +28,7 @@ import (
 	"github.com/podvisor/podvisor/internal/apiserver"
 	"github.com/podvisor/podvisor/internal/apiserver/authn/serviceaccount"
 	"github.com/podvisor/podvisor/internal/apiserver/codec"
+	"github.com/podvisor/podvisor/internal/controller/manager"
 	"github.com/podvisor/podvisor/internal/pki"
 	"github.com/podvisor/podvisor/internal/registry"
 	"github.com/podvisor/podvisor/internal/storage"
@@ -69,6 +70,11 @@ type Config struct {
 	// SchedulerName is the spec.schedulerName of the pods the scheduler
 	// binds; empty means "default-scheduler".
 	SchedulerName string
+	// DisableControllerManager: do not run the controller manager.
+	DisableControllerManager bool
+	// ControllerManager configures it (controllers, node CIDRs, pools);
+	// RootCA is filled in from the cluster CA.
+	ControllerManager manager.Config
 }
 
 // Deps are the server's collaborators.
@@ -277,13 +283,19 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 			return nil, err
 		}
 	}
+	if !cfg.DisableControllerManager {
+		if err := s.startControllerManager(runCtx, cfg, creds); err != nil {
+			return nil, err
+		}
+	}
 	if !cfg.DisableAgent {
 		if err := s.startAgent(runCtx, creds); err != nil {
 			return nil, err
 		}
 	}
 	deps.Log.Info("podvisor server ready", "address", "https://"+s.addr, "kubeconfig", KubeconfigPath(cfg.DataDir),
-		"etcd", etcdDescription(cfg), "agent", !cfg.DisableAgent, "scheduler", !cfg.DisableScheduler)
+		"etcd", etcdDescription(cfg), "agent", !cfg.DisableAgent, "scheduler", !cfg.DisableScheduler,
+		"controller-manager", !cfg.DisableControllerManager)
 	deps.Log.Info("to join a node: podvisor token create, then podvisor agent --server https://" +
 		net.JoinHostPort(advertise.String(), strconv.Itoa(port)) + " --token TOKEN")
 	ok = true

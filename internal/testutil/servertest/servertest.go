@@ -41,10 +41,12 @@ type Server struct {
 // Start starts a server in-process; cfg's zero fields get test defaults
 // (a temp data dir, 127.0.0.1:0). It is stopped when the test ends. The
 // in-process agent is disabled unless cfg.Agent.NodeName is set (a test
-// that wants it must give it unique names: bridge, cgroup root, dirs).
-// Likewise the scheduler is disabled unless cfg.SchedulerName is set
-// (server.DefaultSchedulerName for the default one), so that tests that
-// leave pods unbound keep them so.
+// that wants it must give it unique names: bridge, cgroup root, dirs),
+// and so is the controller manager unless cfg.ControllerManager.Controllers
+// names the controllers to run (tests that drive controllers themselves
+// must not race the server's own). Likewise the scheduler is disabled
+// unless cfg.SchedulerName is set (server.DefaultSchedulerName for the
+// default one), so that tests that leave pods unbound keep them so.
 func Start(t testing.TB, cfg server.Config) *Server {
 	t.Helper()
 	if cfg.Agent.NodeName == "" {
@@ -52,6 +54,9 @@ func Start(t testing.TB, cfg server.Config) *Server {
 	}
 	if cfg.SchedulerName == "" {
 		cfg.DisableScheduler = true
+	}
+	if len(cfg.ControllerManager.Controllers) == 0 {
+		cfg.DisableControllerManager = true
 	}
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
