@@ -16,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/podvisor/podvisor/internal/controller/manager"
 	"github.com/podvisor/podvisor/internal/server"
 	"github.com/podvisor/podvisor/internal/testutil/schedtest"
 	"github.com/podvisor/podvisor/internal/testutil/servertest"
@@ -31,9 +30,9 @@ type schedCluster struct {
 	ns     string
 }
 
-func startSchedCluster(t *testing.T, schedulerName string, nodes ...string) *schedCluster {
+func startSchedCluster(t *testing.T, cfg server.Config, nodes ...string) *schedCluster {
 	t.Helper()
-	srv := servertest.Start(t, server.Config{SchedulerName: schedulerName})
+	srv := servertest.Start(t, cfg)
 	c := &schedCluster{t: t, srv: srv, client: srv.Client, ns: "sched-" + rand.String(6)}
 	ctx := context.Background()
 	if _, err := c.client.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: c.ns}}, metav1.CreateOptions{}); err != nil {
@@ -122,40 +121,18 @@ func (c *schedCluster) failedScheduling(pod string) v1.Event {
 	return ev
 }
 
-// runDeploymentControllers runs the Deployment and ReplicaSet controllers
-// against the server until the test ends (the server does not run a
-// controller manager in tests).
-func (c *schedCluster) runDeploymentControllers() {
-	c.t.Helper()
-	m, err := manager.New(manager.Config{
-		Controllers:    []string{"deployment", "replicaset"},
-		LeaderElection: manager.LeaderElection{Disabled: true},
-	}, manager.Deps{RESTConfig: c.srv.RESTConfig, Log: servertest.Logger(c.t)})
-	if err != nil {
-		c.t.Fatalf("manager.New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := m.Run(ctx); err != nil {
-			c.t.Errorf("controller manager: %v", err)
-		}
-	}()
-	c.t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-}
-
 // TestIntegrationServerScheduler runs `podvisor server` with its scheduler
-// and two fake nodes: a Deployment's pods are bound over both nodes, a pod
-// no node can hold stays Pending with the reason, and a pod for another
-// scheduler is left alone.
+// (and the Deployment and ReplicaSet controllers of its controller
+// manager) and two fake nodes: a Deployment's pods are bound over both
+// nodes, a pod no node can hold stays Pending with the reason, and a pod
+// for another scheduler is left alone.
 func TestIntegrationServerScheduler(t *testing.T) {
 	u := rand.String(5)
 	nodes := []string{"node-a-" + u, "node-b-" + u}
-	c := startSchedCluster(t, server.DefaultSchedulerName, nodes...)
+	cfg := server.Config{SchedulerName: server.DefaultSchedulerName}
+	// Not the node lifecycle controller: the fake nodes renew no Lease.
+	cfg.ControllerManager.Controllers = []string{"deployment", "replicaset"}
+	c := startSchedCluster(t, cfg, nodes...)
 	ctx := context.Background()
 
 	// The scheduler authenticates as system:kube-scheduler and holds the
@@ -167,7 +144,6 @@ func TestIntegrationServerScheduler(t *testing.T) {
 		t.Errorf("Lease kube-scheduler held by %q, want this server (…_%s)", h, c.srv.Addr())
 	}
 
-	c.runDeploymentControllers()
 	replicas := int32(4)
 	labels := map[string]string{"app": "web-" + u}
 	deploy := &appsv1.Deployment{
@@ -261,7 +237,7 @@ func TestIntegrationServerScheduler(t *testing.T) {
 func TestIntegrationServerSchedulerName(t *testing.T) {
 	u := rand.String(5)
 	name := "custom-" + u
-	c := startSchedCluster(t, name, "node-"+u)
+	c := startSchedCluster(t, server.Config{SchedulerName: name}, "node-"+u)
 	c.eventually("the scheduler to hold Lease "+name, func() bool {
 		return c.srv.Scheduler().Stats().Leading && c.leaseHolder(name) != ""
 	})
