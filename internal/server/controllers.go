@@ -26,7 +26,7 @@ func (s *Server) startControllerManager(ctx context.Context, cfg Config, creds *
 		TLSClientConfig: rest.TLSClientConfig{CAData: creds.ca.CertPEM, CertFile: crt, KeyFile: key},
 		UserAgent:       "podvisor-controller-manager",
 	}
-	log := s.log.With("component", "controller-manager")
+	log := s.log // the manager names its component itself
 	mc := cfg.ControllerManager
 	mc.RootCA = creds.ca.CertPEM
 	m, err := manager.New(mc, manager.Deps{
