@@ -27,14 +27,6 @@ const schedulerLeaseNamespace = "kube-system"
 // kube-scheduler takes and the system:kube-scheduler role may update.
 const defaultSchedulerLease = "kube-scheduler"
 
-// schedulerRun is the in-process scheduler of a server.
-type schedulerRun struct {
-	sched  *scheduler.Scheduler
-	cancel context.CancelFunc
-	// done is closed when the scheduler's Run has returned.
-	done chan struct{}
-}
-
 // SchedulerLeaseName returns the Lease a scheduler of that name elects
 // its leader on: kube-scheduler for the default scheduler, the scheduler's
 // own name for any other, so that servers running different schedulers do
@@ -48,8 +40,10 @@ func SchedulerLeaseName(schedulerName string) string {
 
 // startScheduler runs the scheduler in-process as user
 // system:kube-scheduler (a client certificate the cluster CA signs) until
-// ctx ends or stopScheduler is called. It campaigns for its Lease, so
-// several servers on one cluster schedule with one leader at a time.
+// ctx ends; s.clients waits for it. It campaigns for its Lease, so several
+// servers on one cluster schedule with one leader at a time; ctx ends
+// before the HTTPS server shuts down, so it releases the Lease and another
+// server's scheduler takes over at once.
 //
 // Preconditions: the API server serves on s.addr.
 func (s *Server) startScheduler(ctx context.Context, creds *credentials, port int) error {
@@ -88,14 +82,11 @@ func (s *Server) startScheduler(ctx context.Context, creds *credentials, port in
 	if err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}
-	sctx, cancel := context.WithCancel(ctx)
-	run := &schedulerRun{sched: sched, cancel: cancel, done: make(chan struct{})}
-	s.sched = run
-	s.wg.Add(1)
+	s.sched = sched
+	s.clients.Add(1)
 	go func() {
-		defer s.wg.Done()
-		defer close(run.done)
-		if err := sched.Run(sctx); err != nil && sctx.Err() == nil {
+		defer s.clients.Done()
+		if err := sched.Run(ctx); err != nil && ctx.Err() == nil {
 			select {
 			case s.errCh <- fmt.Errorf("scheduler: %w", err):
 			default:
@@ -106,24 +97,8 @@ func (s *Server) startScheduler(ctx context.Context, creds *credentials, port in
 	return nil
 }
 
-// stopScheduler stops the scheduler and waits for it, while the API server
-// still serves, so that it releases its Lease and another server's
-// scheduler takes over at once. It is a no-op without a scheduler.
-func (s *Server) stopScheduler() {
-	if s.sched == nil {
-		return
-	}
-	s.sched.cancel()
-	<-s.sched.done
-}
-
 // Scheduler returns the in-process scheduler (nil with DisableScheduler).
-func (s *Server) Scheduler() *scheduler.Scheduler {
-	if s.sched == nil {
-		return nil
-	}
-	return s.sched.sched
-}
+func (s *Server) Scheduler() *scheduler.Scheduler { return s.sched }
 
 // ensureLeaseRole lets system:kube-scheduler get and update the Lease of a
 // scheduler with a non-default name: the bootstrap role allows only the

@@ -31,6 +31,7 @@ import (
 	"github.com/podvisor/podvisor/internal/controller/manager"
 	"github.com/podvisor/podvisor/internal/pki"
 	"github.com/podvisor/podvisor/internal/registry"
+	"github.com/podvisor/podvisor/internal/scheduler"
 	"github.com/podvisor/podvisor/internal/storage"
 	"github.com/podvisor/podvisor/internal/storage/embedded"
 	"github.com/podvisor/podvisor/internal/storage/etcdlog"
@@ -93,12 +94,18 @@ type Server struct {
 	ln   net.Listener
 	addr string
 
-	agent    *agent.Agent
-	sched    *schedulerRun
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	errCh    chan error
-	stopOnce sync.Once
+	agent  *agent.Agent
+	sched  *scheduler.Scheduler
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// The in-process API clients (scheduler, controller manager, agent) run on
+	// clientCtx and are stopped, and waited for in clients, before the
+	// HTTPS server shuts down, so they can still say goodbye: release
+	// their Leases.
+	clientCancel context.CancelFunc
+	clients      sync.WaitGroup
+	errCh        chan error
+	stopOnce     sync.Once
 }
 
 // Paths of the files in the data dir.
@@ -278,18 +285,20 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err := writeKubeconfig(KubeconfigPath(cfg.DataDir), "https://"+s.addr, creds); err != nil {
 		return nil, err
 	}
+	clientCtx, clientCancel := context.WithCancel(runCtx)
+	s.clientCancel = clientCancel
 	if !cfg.DisableScheduler {
-		if err := s.startScheduler(runCtx, creds, port); err != nil {
+		if err := s.startScheduler(clientCtx, creds, port); err != nil {
 			return nil, err
 		}
 	}
 	if !cfg.DisableControllerManager {
-		if err := s.startControllerManager(runCtx, cfg, creds); err != nil {
+		if err := s.startControllerManager(clientCtx, cfg, creds); err != nil {
 			return nil, err
 		}
 	}
 	if !cfg.DisableAgent {
-		if err := s.startAgent(runCtx, creds); err != nil {
+		if err := s.startAgent(clientCtx, creds); err != nil {
 			return nil, err
 		}
 	}
@@ -319,7 +328,10 @@ func (s *Server) Err() <-chan error { return s.errCh }
 func (s *Server) Stop() { s.stopOnce.Do(s.stop) }
 
 func (s *Server) stop() {
-	s.stopScheduler()
+	if s.clientCancel != nil {
+		s.clientCancel()
+	}
+	s.clients.Wait()
 	if s.http != nil {
 		ctx, c := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := s.http.Shutdown(ctx); err != nil {
