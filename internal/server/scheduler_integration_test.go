@@ -259,3 +259,30 @@ func TestIntegrationServerSchedulerName(t *testing.T) {
 		t.Errorf("default-scheduler pod: node %q conditions %v, want untouched", p.Spec.NodeName, p.Status.Conditions)
 	}
 }
+
+// TestIntegrationServerStopReleasesSchedulerLease: Stop stops the
+// scheduler while the API server still serves, so it releases its Lease
+// and the next server on the data dir (a new identity: another port)
+// schedules at once instead of waiting for the Lease to expire (15s).
+func TestIntegrationServerStopReleasesSchedulerLease(t *testing.T) {
+	dir := t.TempDir()
+	cfg := server.Config{DataDir: dir, SchedulerName: server.DefaultSchedulerName}
+	first := &schedCluster{t: t, srv: servertest.Start(t, cfg)}
+	first.client = first.srv.Client
+	first.eventually("the first server's scheduler to hold its Lease", func() bool {
+		return first.srv.Scheduler().Stats().Leading && first.leaseHolder("kube-scheduler") != ""
+	})
+	old := first.leaseHolder("kube-scheduler")
+	first.srv.Stop()
+
+	second := &schedCluster{t: t, srv: servertest.Start(t, cfg)}
+	second.client = second.srv.Client
+	// (Port 0 may, rarely, give the second server the first one's port
+	// and so its identity, which may take the Lease over at once.)
+	if h := second.leaseHolder("kube-scheduler"); h == old && second.srv.Addr() != first.srv.Addr() {
+		t.Errorf("Lease kube-scheduler still held by the stopped server (%q): not released on Stop", h)
+	}
+	second.eventually("the second server's scheduler to lead", func() bool {
+		return second.srv.Scheduler().Stats().Leading && strings.HasSuffix(second.leaseHolder("kube-scheduler"), "_"+second.srv.Addr())
+	})
+}
