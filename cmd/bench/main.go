@@ -17,6 +17,7 @@ import (
 	"github.com/podvisor/podvisor/internal/bench/files"
 	"github.com/podvisor/podvisor/internal/bench/node"
 	"github.com/podvisor/podvisor/internal/bench/report"
+	"github.com/podvisor/podvisor/internal/bench/scheduler"
 	"github.com/podvisor/podvisor/internal/bench/schema"
 	"github.com/podvisor/podvisor/internal/bench/streams"
 )
@@ -38,6 +39,7 @@ func suites() []suite {
 		{name: "files", run: files.Run},
 		{name: "schema", run: schema.Run},
 		{name: "node", run: node.Run},
+		{name: "scheduler", run: scheduler.Run},
 		{name: "streams", run: streams.Run},
 		{name: "pods", run: node.PodStart},
 	}

@@ -33,11 +33,12 @@ func TestCommandsBuild(t *testing.T) {
 }
 
 // TestServerFlags checks that the server command binds the controller
-// manager's flags and shares --cluster-cidr with the agent.
+// manager's and the scheduler's flags and shares --cluster-cidr with the
+// agent.
 func TestServerFlags(t *testing.T) {
 	cmd := newServerCommand()
 	for _, name := range []string{"cluster-cidr", "controllers", "disable-controller-manager", "node-monitor-grace-period",
-		"allocate-node-cidrs", "loadbalancer-ip-pool", "local-path-root", "disable-agent"} {
+		"allocate-node-cidrs", "loadbalancer-ip-pool", "local-path-root", "disable-agent", "disable-scheduler", "scheduler-name"} {
 		if cmd.Flags().Lookup(name) == nil {
 			t.Errorf("podvisor server has no --%s", name)
 		}

@@ -53,6 +53,8 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.NodePortRange, "service-node-port-range", "30000-32767", "range of Service node ports")
 	f.StringVar(&cfg.TokenFile, "token-file", "", "static bearer tokens, CSV: token,user,uid,\"group1,group2\"")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "do not run a node agent in this process")
+	f.BoolVar(&cfg.DisableScheduler, "disable-scheduler", false, "do not run the scheduler in this process")
+	f.StringVar(&cfg.SchedulerName, "scheduler-name", server.DefaultSchedulerName, "spec.schedulerName of the pods this server's scheduler binds (others are left alone)")
 	f.StringVar(&cfg.AdvertiseAddress, "advertise-address", "", "address nodes and pods reach the API server on (default: the host's first address)")
 	f.DurationVar(&cfg.CompactionInterval, "etcd-compaction-interval", 0, "how often etcd history is compacted (default 5m)")
 	cm := &cfg.ControllerManager

@@ -31,6 +31,7 @@ import (
 	"github.com/podvisor/podvisor/internal/controller/manager"
 	"github.com/podvisor/podvisor/internal/pki"
 	"github.com/podvisor/podvisor/internal/registry"
+	"github.com/podvisor/podvisor/internal/scheduler"
 	"github.com/podvisor/podvisor/internal/storage"
 	"github.com/podvisor/podvisor/internal/storage/embedded"
 	"github.com/podvisor/podvisor/internal/storage/etcdlog"
@@ -70,6 +71,11 @@ type Config struct {
 	// not-ready and unreachable taints pods get unless they set their
 	// own; nil means 300.
 	DefaultNotReadyTolerationSeconds, DefaultUnreachableTolerationSeconds *int64
+	// DisableScheduler: do not run the scheduler.
+	DisableScheduler bool
+	// SchedulerName is the spec.schedulerName of the pods the scheduler
+	// binds; empty means "default-scheduler".
+	SchedulerName string
 	// DisableControllerManager: do not run the controller manager.
 	DisableControllerManager bool
 	// ControllerManager configures it (controllers, node CIDRs, pools);
@@ -94,9 +100,10 @@ type Server struct {
 	addr string
 
 	agent  *agent.Agent
+	sched  *scheduler.Scheduler
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	// The in-process API clients (controller manager, agent) run on
+	// The in-process API clients (scheduler, controller manager, agent) run on
 	// clientCtx and are stopped, and waited for in clients, before the
 	// HTTPS server shuts down, so they can still say goodbye: release
 	// their Leases.
@@ -287,6 +294,11 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}
 	clientCtx, clientCancel := context.WithCancel(runCtx)
 	s.clientCancel = clientCancel
+	if !cfg.DisableScheduler {
+		if err := s.startScheduler(clientCtx, creds, port); err != nil {
+			return nil, err
+		}
+	}
 	if !cfg.DisableControllerManager {
 		if cm := &cfg.ControllerManager; cm.DefaultTolerationSeconds == 0 && cfg.DefaultNotReadyTolerationSeconds != nil {
 			// Pods without a toleration (created before the admission
@@ -303,7 +315,8 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		}
 	}
 	deps.Log.Info("podvisor server ready", "address", "https://"+s.addr, "kubeconfig", KubeconfigPath(cfg.DataDir),
-		"etcd", etcdDescription(cfg), "agent", !cfg.DisableAgent, "controller-manager", !cfg.DisableControllerManager)
+		"etcd", etcdDescription(cfg), "agent", !cfg.DisableAgent, "scheduler", !cfg.DisableScheduler,
+		"controller-manager", !cfg.DisableControllerManager)
 	deps.Log.Info("to join a node: podvisor token create, then podvisor agent --server https://" +
 		net.JoinHostPort(advertise.String(), strconv.Itoa(port)) + " --token TOKEN")
 	ok = true

@@ -23,3 +23,20 @@ func TestParsePortRange(t *testing.T) {
 		}
 	}
 }
+
+func TestSchedulerLeaseName(t *testing.T) {
+	tests := []struct {
+		name, schedulerName, want string
+	}{
+		{"empty is the default scheduler", "", "kube-scheduler"},
+		{"default scheduler", "default-scheduler", "kube-scheduler"},
+		{"another scheduler elects on its own Lease", "gpu-scheduler", "gpu-scheduler"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := SchedulerLeaseName(tc.schedulerName); got != tc.want {
+				t.Errorf("SchedulerLeaseName(%q) = %q, want %q", tc.schedulerName, got, tc.want)
+			}
+		})
+	}
+}

@@ -44,11 +44,16 @@ type Server struct {
 // that wants it must give it unique names: bridge, cgroup root, dirs),
 // and so is the controller manager unless cfg.ControllerManager.Controllers
 // names the controllers to run (tests that drive controllers themselves
-// must not race the server's own).
+// must not race the server's own). Likewise the scheduler is disabled
+// unless cfg.SchedulerName is set (server.DefaultSchedulerName for the
+// default one), so that tests that leave pods unbound keep them so.
 func Start(t testing.TB, cfg server.Config) *Server {
 	t.Helper()
 	if cfg.Agent.NodeName == "" {
 		cfg.DisableAgent = true
+	}
+	if cfg.SchedulerName == "" {
+		cfg.DisableScheduler = true
 	}
 	if len(cfg.ControllerManager.Controllers) == 0 {
 		cfg.DisableControllerManager = true
@@ -147,7 +152,8 @@ type Process struct {
 
 // StartProcess starts `podvisor server` on dataDir and a free port with
 // extra flags and waits until it answers /readyz. It is killed when the
-// test ends. The agent is disabled unless extra says --disable-agent=false.
+// test ends. The agent is disabled unless extra says --disable-agent=false;
+// the scheduler runs unless extra says --disable-scheduler.
 func StartProcess(t testing.TB, dataDir string, port int, extra ...string) *Process {
 	t.Helper()
 	bin := Binary(t)
