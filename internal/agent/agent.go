@@ -18,6 +18,7 @@ import (
 
 	"github.com/podvisor/podvisor/internal/kubelet"
 	"github.com/podvisor/podvisor/internal/kubelet/image"
+	"github.com/podvisor/podvisor/internal/kubelet/noderoute"
 	"github.com/podvisor/podvisor/internal/kubelet/podnet"
 	"github.com/podvisor/podvisor/internal/kubelet/podsandbox"
 	"github.com/podvisor/podvisor/internal/kubelet/stream"
@@ -72,6 +73,12 @@ type Config struct {
 	// DefaultKubeletAddress. Port 0 picks a free port; the Node
 	// publishes the port in status.daemonEndpoints either way.
 	KubeletAddress string
+	// RouteProtocol marks the routes to other nodes' pod CIDRs this
+	// agent makes from its Node's podvisor.io/routes annotation (the
+	// agent deletes stale routes of this protocol only): 0 is
+	// noderoute.Protocol; negative leaves the host's routes alone (tests
+	// running several agents on one host).
+	RouteProtocol int
 	// Kubelet carries kubelet settings not covered above (periods,
 	// capacity); its node, paths and runtime fields are set from this
 	// Config.
@@ -105,6 +112,7 @@ type Agent struct {
 	rt      *oci.Runtime
 	kubelet *kubelet.Kubelet
 	streams *stream.Server
+	routes  *noderoute.Manager
 	ln      net.Listener
 	nets    podNetworks
 	started chan struct{}
@@ -165,6 +173,9 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	}
 	if _, _, err := net.SplitHostPort(cfg.KubeletAddress); err != nil {
 		return nil, fmt.Errorf("agent: --kubelet-address %q: %w", cfg.KubeletAddress, err)
+	}
+	if cfg.RouteProtocol > 255 {
+		return nil, fmt.Errorf("agent: route protocol %d: want 0-255", cfg.RouteProtocol)
 	}
 	if cfg.NodeIP != "" && net.ParseIP(cfg.NodeIP) == nil {
 		return nil, fmt.Errorf("agent: --node-ip %q is not an IP address", cfg.NodeIP)
@@ -281,6 +292,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 2)
+	routesDone := make(chan struct{})
+	go func() {
+		defer close(routesDone)
+		if a.routes != nil {
+			a.routes.Run(ctx)
+		}
+	}()
+	defer func() { <-routesDone }()
 	go func() {
 		err := a.streams.Serve(ctx, a.ln)
 		if err != nil {
@@ -392,6 +411,13 @@ func (a *Agent) start(ctx context.Context) error {
 	}
 	if err := a.newStreamServer(); err != nil {
 		return err
+	}
+	if cfg.RouteProtocol >= 0 {
+		if a.routes, err = noderoute.New(noderoute.Config{NodeName: cfg.NodeName}, noderoute.Deps{
+			Client: a.client, Table: noderoute.NewNetlinkTable(nil, cfg.RouteProtocol), Log: a.log.With("component", "noderoute"),
+		}); err != nil {
+			return err
+		}
 	}
 	a.log.Info("agent started", "node", cfg.NodeName, "runtimes", names, "default", cfg.DefaultRuntime, "dataDir", cfg.DataDir)
 	return nil
