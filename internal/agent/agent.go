@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/podvisor/podvisor/internal/kubelet"
 	"github.com/podvisor/podvisor/internal/kubelet/image"
+	"github.com/podvisor/podvisor/internal/kubelet/localpath"
 	"github.com/podvisor/podvisor/internal/kubelet/noderoute"
 	"github.com/podvisor/podvisor/internal/kubelet/podnet"
 	"github.com/podvisor/podvisor/internal/kubelet/podsandbox"
@@ -113,6 +115,7 @@ type Agent struct {
 	kubelet *kubelet.Kubelet
 	streams *stream.Server
 	routes  *noderoute.Manager
+	volumes *localpath.Cleaner
 	ln      net.Listener
 	nets    podNetworks
 	started chan struct{}
@@ -292,14 +295,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 2)
-	routesDone := make(chan struct{})
+	var side sync.WaitGroup
+	defer side.Wait()
+	side.Add(2)
 	go func() {
-		defer close(routesDone)
+		defer side.Done()
 		if a.routes != nil {
 			a.routes.Run(ctx)
 		}
 	}()
-	defer func() { <-routesDone }()
+	go func() {
+		defer side.Done()
+		a.volumes.Run(ctx)
+	}()
 	go func() {
 		err := a.streams.Serve(ctx, a.ln)
 		if err != nil {
@@ -410,6 +418,10 @@ func (a *Agent) start(ctx context.Context) error {
 		return err
 	}
 	if err := a.newStreamServer(); err != nil {
+		return err
+	}
+	if a.volumes, err = localpath.New(localpath.Config{Hostname: kc.Hostname},
+		localpath.Deps{Client: a.client, Log: a.log.With("component", "localpath")}); err != nil {
 		return err
 	}
 	if cfg.RouteProtocol >= 0 {
