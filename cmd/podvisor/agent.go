@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/klog/v2"
 
 	"github.com/podvisor/podvisor/internal/agent"
 )
@@ -44,12 +45,16 @@ func splitList(s string) []string {
 	return out
 }
 
+// newLogger returns the process's logger at level and routes client-go's
+// klog output through it, so a server or agent logs in one format.
 func newLogger(level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	klog.SetSlogLogger(log)
+	return log, nil
 }
 
 func newAgentCommand() *cobra.Command {
