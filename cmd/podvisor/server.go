@@ -28,6 +28,7 @@ func newServerCommand() *cobra.Command {
 			}
 			cfg.Agent.ClusterDNS = splitList(clusterDNS)
 			cfg.ControllerManager.DisableNodeCIDRAllocation = !allocateNodeCIDRs
+			cfg.Agent.ClusterCIDR = cfg.ControllerManager.ClusterCIDR
 			for _, s := range strings.Split(etcdServers, ",") {
 				if s = strings.TrimSpace(s); s != "" {
 					cfg.EtcdServers = append(cfg.EtcdServers, s)
