@@ -22,9 +22,7 @@ func addAgentFlags(f *pflag.FlagSet, cfg *agent.Config, clusterDNS *string) {
 	f.StringVar(&cfg.NodeName, "node-name", "", "this node's name (default: the host name)")
 	f.StringVar(&cfg.NodeIP, "node-ip", "", "this node's address (default: the address of the default route)")
 	f.StringVar(&cfg.PodCIDR, "pod-cidr", cfg.PodCIDR, "pod address range of this node, used until the node controller assigns one")
-	if f.Lookup("cluster-cidr") == nil { // the server's flag serves both
-		f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", "", "every node's pod range, not masqueraded (default 10.42.0.0/16)")
-	}
+	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", "", "every node's pod range: not masqueraded, and (server) where node pod CIDRs are allocated from (default 10.42.0.0/16)")
 	f.StringVar(&cfg.PodManifestPath, "pod-manifest-path", "", "directory of static pod manifests (default <data-dir>/manifests)")
 	f.StringVar(&cfg.ManifestURL, "manifest-url", "", "URL polled for static pod manifests")
 	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "registry host[:port] pulled from over plain HTTP (repeatable)")

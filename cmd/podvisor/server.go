@@ -28,7 +28,9 @@ func newServerCommand() *cobra.Command {
 			}
 			cfg.Agent.ClusterDNS = splitList(clusterDNS)
 			cfg.ControllerManager.DisableNodeCIDRAllocation = !allocateNodeCIDRs
-			cfg.Agent.ClusterCIDR = cfg.ControllerManager.ClusterCIDR
+			// --cluster-cidr (an agent flag) is also where the node
+			// controller allocates node pod CIDRs from.
+			cfg.ControllerManager.ClusterCIDR = cfg.Agent.ClusterCIDR
 			for _, s := range strings.Split(etcdServers, ",") {
 				if s = strings.TrimSpace(s); s != "" {
 					cfg.EtcdServers = append(cfg.EtcdServers, s)
@@ -55,7 +57,6 @@ func newServerCommand() *cobra.Command {
 	f.BoolVar(&cfg.DisableControllerManager, "disable-controller-manager", false, "do not run the controller manager in this process")
 	f.StringSliceVar(&cm.Controllers, "controllers", []string{"*"}, "controllers to run: '*' for all on by default, 'name' to add one, '-name' to remove one")
 	f.DurationVar(&cm.NodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "how long a node may miss Lease renewals before it is marked Unknown")
-	f.StringVar(&cm.ClusterCIDR, "cluster-cidr", "10.42.0.0/16", "range node pod CIDRs are allocated from")
 	f.IntVar(&cm.NodeCIDRMaskSize, "node-cidr-mask-size", 24, "prefix length of each node's pod CIDR")
 	f.BoolVar(&allocateNodeCIDRs, "allocate-node-cidrs", true, "allocate each node a pod CIDR from --cluster-cidr")
 	f.Float64Var(&cm.NodeEvictionRate, "node-eviction-rate", 0.1, "nodes per second whose pods may be evicted when nodes fail")

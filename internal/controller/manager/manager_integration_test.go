@@ -62,7 +62,13 @@ func (c *cluster) runManager(identity string) (m *manager.Manager, stop func()) 
 			LeaseDuration: 4 * time.Second, RenewDeadline: 3 * time.Second, RetryPeriod: 500 * time.Millisecond},
 		DiscoveryPeriod: 2 * time.Second,
 		RootCA:          c.rc.TLSClientConfig.CAData,
-	}, manager.Deps{RESTConfig: c.rc, Log: servertest.Logger(c.t)})
+	}, manager.Deps{
+		RESTConfig: c.rc,
+		// As in podvisor server: each controller acts as its own service
+		// account, so these tests also prove the bootstrap RBAC roles.
+		ControllerConfig: manager.ServiceAccountCredentials(c.rc, servertest.Logger(c.t)),
+		Log:              servertest.Logger(c.t),
+	})
 	if err != nil {
 		c.t.Fatalf("manager.New: %v", err)
 	}
