@@ -32,6 +32,7 @@ func addAgentFlags(f *pflag.FlagSet, cfg *agent.Config, clusterDNS *string) {
 	f.StringVar(&cfg.BridgeName, "bridge-name", "", "the node's pod bridge (default pv0)")
 	f.StringVar(&cfg.CgroupRoot, "cgroup-root", "", "cgroup under which pods are placed (default /podvisor)")
 	f.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
+	f.StringVar(&cfg.KubeletAddress, "kubelet-address", agent.DefaultKubeletAddress, "host:port of the kubelet's HTTPS server (logs, exec, port-forward, stats); port 0 picks a free one")
 }
 
 func splitList(s string) []string {

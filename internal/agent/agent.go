@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -18,8 +19,11 @@ import (
 
 	"github.com/podvisor/podvisor/internal/kubelet"
 	"github.com/podvisor/podvisor/internal/kubelet/image"
+	"github.com/podvisor/podvisor/internal/kubelet/localpath"
+	"github.com/podvisor/podvisor/internal/kubelet/noderoute"
 	"github.com/podvisor/podvisor/internal/kubelet/podnet"
 	"github.com/podvisor/podvisor/internal/kubelet/podsandbox"
+	"github.com/podvisor/podvisor/internal/kubelet/stream"
 	"github.com/podvisor/podvisor/internal/nodejoin"
 	"github.com/podvisor/podvisor/internal/runtime/oci"
 )
@@ -66,6 +70,17 @@ type Config struct {
 	ShimArgs []string
 	// Labels are added to the Node.
 	Labels map[string]string
+	// KubeletAddress is where the kubelet's HTTPS server (logs, exec,
+	// attach, port-forward, stats) listens, host:port; default
+	// DefaultKubeletAddress. Port 0 picks a free port; the Node
+	// publishes the port in status.daemonEndpoints either way.
+	KubeletAddress string
+	// RouteProtocol marks the routes to other nodes' pod CIDRs this
+	// agent makes from its Node's podvisor.io/routes annotation (the
+	// agent deletes stale routes of this protocol only): 0 is
+	// noderoute.Protocol; negative leaves the host's routes alone (tests
+	// running several agents on one host).
+	RouteProtocol int
 	// Kubelet carries kubelet settings not covered above (periods,
 	// capacity); its node, paths and runtime fields are set from this
 	// Config.
@@ -98,6 +113,11 @@ type Agent struct {
 	store   *image.Store
 	rt      *oci.Runtime
 	kubelet *kubelet.Kubelet
+	streams *stream.Server
+	routes  *noderoute.Manager
+	volumes *localpath.Cleaner
+	ln      net.Listener
+	nets    podNetworks
 	started chan struct{}
 }
 
@@ -130,6 +150,9 @@ func (c *Config) setDefaults() error {
 	if c.CgroupRoot == "" {
 		c.CgroupRoot = "/podvisor"
 	}
+	if c.KubeletAddress == "" {
+		c.KubeletAddress = DefaultKubeletAddress
+	}
 	if c.ShimPath == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -150,6 +173,12 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	}
 	if deps.RESTConfig == nil && (cfg.Server == "" || !strings.HasPrefix(cfg.Server, "https://")) {
 		return nil, fmt.Errorf("agent: --server %q: want the API server's https:// URL", cfg.Server)
+	}
+	if _, _, err := net.SplitHostPort(cfg.KubeletAddress); err != nil {
+		return nil, fmt.Errorf("agent: --kubelet-address %q: %w", cfg.KubeletAddress, err)
+	}
+	if cfg.RouteProtocol > 255 {
+		return nil, fmt.Errorf("agent: route protocol %d: want 0-255", cfg.RouteProtocol)
 	}
 	if cfg.NodeIP != "" && net.ParseIP(cfg.NodeIP) == nil {
 		return nil, fmt.Errorf("agent: --node-ip %q is not an IP address", cfg.NodeIP)
@@ -257,10 +286,44 @@ func (a *Agent) restConfig(ctx context.Context) (*rest.Config, error) {
 // running when it returns.
 func (a *Agent) Run(ctx context.Context) error {
 	if err := a.start(ctx); err != nil {
+		if a.ln != nil {
+			a.ln.Close()
+		}
 		return err
 	}
 	close(a.started)
-	return a.kubelet.Run(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	var side sync.WaitGroup
+	defer side.Wait()
+	side.Add(2)
+	go func() {
+		defer side.Done()
+		if a.routes != nil {
+			a.routes.Run(ctx)
+		}
+	}()
+	go func() {
+		defer side.Done()
+		a.volumes.Run(ctx)
+	}()
+	go func() {
+		err := a.streams.Serve(ctx, a.ln)
+		if err != nil {
+			err = fmt.Errorf("kubelet server: %w", err)
+		}
+		errs <- err
+	}()
+	go func() { errs <- a.kubelet.Run(ctx) }()
+	// Either ending ends the other: an agent without its server (or
+	// without its kubelet) is no agent.
+	err := <-errs
+	cancel()
+	if err2 := <-errs; err == nil {
+		err = err2
+	}
+	return err
 }
 
 // start builds everything up to a kubelet ready to Run.
@@ -318,13 +381,25 @@ func (a *Agent) start(ctx context.Context) error {
 		if err != nil {
 			return nil, err
 		}
+		a.nets.set(n)
 		return kubelet.NewPodNetwork(n), nil
 	}
 	names := make([]string, 0, len(hs))
 	for n := range hs {
 		names = append(names, n)
 	}
+	var port int
+	if a.ln, port, err = listenKubelet(cfg.KubeletAddress); err != nil {
+		return err
+	}
 	kc := cfg.Kubelet
+	kc.Port = port
+	if kc.Hostname == "" {
+		// The kubernetes.io/hostname label: volumes' node affinity (local
+		// PVs) names nodes by it, so it is the node's name, unique per
+		// node even when several agents share a host (tests).
+		kc.Hostname = cfg.NodeName
+	}
 	kc.NodeName, kc.NodeIP, kc.DataDir, kc.PodCIDR = cfg.NodeName, cfg.NodeIP, cfg.DataDir, cfg.PodCIDR
 	kc.ClusterDNS, kc.ClusterDomain = cfg.ClusterDNS, cfg.ClusterDomain
 	kc.PodManifestPath, kc.ManifestURL = cfg.PodManifestPath, cfg.ManifestURL
@@ -341,6 +416,20 @@ func (a *Agent) start(ctx context.Context) error {
 	})
 	if err != nil {
 		return err
+	}
+	if err := a.newStreamServer(); err != nil {
+		return err
+	}
+	if a.volumes, err = localpath.New(localpath.Config{Hostname: kc.Hostname},
+		localpath.Deps{Client: a.client, Log: a.log.With("component", "localpath")}); err != nil {
+		return err
+	}
+	if cfg.RouteProtocol >= 0 {
+		if a.routes, err = noderoute.New(noderoute.Config{NodeName: cfg.NodeName}, noderoute.Deps{
+			Client: a.client, Table: noderoute.NewNetlinkTable(nil, cfg.RouteProtocol), Log: a.log.With("component", "noderoute"),
+		}); err != nil {
+			return err
+		}
 	}
 	a.log.Info("agent started", "node", cfg.NodeName, "runtimes", names, "default", cfg.DefaultRuntime, "dataDir", cfg.DataDir)
 	return nil
@@ -363,3 +452,25 @@ func (a *Agent) NodeName() string { return a.cfg.NodeName }
 // Started is closed once Run has built the kubelet and runtime (the
 // accessors above are usable from then on).
 func (a *Agent) Started() <-chan struct{} { return a.started }
+
+// newStreamServer builds the kubelet's HTTPS server over the kubelet's
+// pods and the runtime, serving the join's kubelet certificate and
+// checking client certificates against the cluster CA.
+func (a *Agent) newStreamServer() error {
+	cert, err := newServingCert(a.creds.ServingCert, a.creds.ServingKey)
+	if err != nil {
+		return err
+	}
+	pool, err := clientCAs(a.creds.CA)
+	if err != nil {
+		return err
+	}
+	a.streams, err = stream.New(stream.Config{
+		NodeName: a.cfg.NodeName, Address: a.cfg.KubeletAddress, Certificate: cert.get, ClientCAs: pool,
+		RootDir: a.cfg.DataDir, ImageFSDir: image.RootIn(a.cfg.DataDir),
+	}, stream.Deps{
+		Pods: a.kubelet, Runtime: a.rt, Network: &a.nets,
+		Reviewer: stream.NewAPIReviewer(a.client, nil), Logger: a.log.With("component", "kubelet-server"),
+	})
+	return err
+}

@@ -514,7 +514,7 @@ func TestServerProcess(t *testing.T) {
 		t.Fatalf("podvisor images build-busybox: %v\n%s", err, out)
 	}
 	flags := []string{"--disable-agent=false", "--node-name", cfg.NodeName, "--run-dir", cfg.RunDir, "--bridge-name", cfg.BridgeName,
-		"--cgroup-root", cfg.CgroupRoot, "--pod-cidr", cfg.PodCIDR, "--node-ip", "127.0.0.1"}
+		"--cgroup-root", cfg.CgroupRoot, "--pod-cidr", cfg.PodCIDR, "--node-ip", "127.0.0.1", "--kubelet-address", "127.0.0.1:0"}
 	p := servertest.StartProcess(t, dataDir, 0, flags...)
 	_, cs := servertest.Clients(t, p.Kubeconfig)
 	t.Cleanup(func() {

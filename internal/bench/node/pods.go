@@ -230,7 +230,7 @@ func benchAgentConfig(ctx context.Context, cs kubernetes.Interface, srv *server.
 		Server: "https://" + srv.Addr(), Token: tok, NodeName: node,
 		DataDir: filepath.Join(dir, which), RunDir: filepath.Join(dir, which+"-run"),
 		PodCIDR: nodetest.RandomPodCIDR(), BridgeName: "pvb" + suffix, CgroupRoot: "/podvisor-bench-" + suffix,
-		ShimPath: bin, ShimArgs: []string{"shim"}, NodeIP: "127.0.0.1",
+		ShimPath: bin, ShimArgs: []string{"shim"}, NodeIP: "127.0.0.1", KubeletAddress: "127.0.0.1:0", RouteProtocol: -1,
 		Kubelet: kubelet.Config{MaxPods: 110},
 	}
 	img, err := busybox.Build("/bin/busybox")

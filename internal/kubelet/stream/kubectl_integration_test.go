@@ -1,6 +1,6 @@
 //go:build integration
 
-package stream
+package stream_test
 
 import (
 	"bufio"
@@ -26,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/podvisor/podvisor/internal/kubelet/stream"
 	"github.com/podvisor/podvisor/internal/pki"
 	"github.com/podvisor/podvisor/internal/runtime/oci"
 	"github.com/podvisor/podvisor/internal/server"
@@ -36,11 +37,14 @@ import (
 // node is this test's kubelet server over real runc containers: logs -f,
 // exec (exit codes, -it on a pty), cp both ways, attach, port-forward and
 // top.
+//
+// It is an external test: it imports internal/server, which imports the
+// agent, which imports this package.
 func TestKubectl(t *testing.T) {
-	n := newNode(t)
-	n.run("app", nil, "sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done")
-	n.run("httpd", nil, "sh", "-c", "mkdir -p /www && echo served-by-httpd > /www/index.html && exec httpd -f -p 8080 -h /www")
-	n.run("cat", func(c *oci.ContainerConfig) { c.Stdin = true }, "sh", "-c", "while read l; do echo got:$l; done")
+	n := stream.NewTestNode(t)
+	n.Run("app", nil, "sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done")
+	n.Run("httpd", nil, "sh", "-c", "mkdir -p /www && echo served-by-httpd > /www/index.html && exec httpd -f -p 8080 -h /www")
+	n.Run("cat", func(c *oci.ContainerConfig) { c.Stdin = true }, "sh", "-c", "while read l; do echo got:$l; done")
 
 	ts := servertest.Start(t, server.Config{})
 	ctx := context.Background()
@@ -73,12 +77,10 @@ func TestKubectl(t *testing.T) {
 	if api, err = ts.Client.CoreV1().Pods("ns").UpdateStatus(ctx, api, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	n.mu.Lock()
-	n.pod.Pod, n.pod.UID = api, api.UID
-	n.mu.Unlock()
-	s, err := New(Config{NodeName: "node-a", ClientCAs: ca.Pool(), StatsInterval: 200 * time.Millisecond,
+	n.SetPod(api)
+	s, err := stream.New(stream.Config{NodeName: "node-a", ClientCAs: ca.Pool(), StatsInterval: 200 * time.Millisecond,
 		Certificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &kcert, nil }},
-		Deps{Pods: n, Runtime: n.rt, Logger: servertest.Logger(t)})
+		stream.Deps{Pods: n, Runtime: n.Runtime(), Logger: servertest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +140,7 @@ func TestKubectl(t *testing.T) {
 			t.Fatal(err)
 		}
 		slave.Close()
-		var out syncBuffer
+		var out stream.SyncBuffer
 		copied := make(chan struct{})
 		go func() { io.Copy(&out, master); close(copied) }()
 		io.WriteString(master, "echo pty-$((40+2)); tty; exit 4\n")
@@ -186,7 +188,7 @@ func TestKubectl(t *testing.T) {
 	t.Run("attach", func(t *testing.T) {
 		cmd := kubectl("attach", "-i", "web", "-c", "cat")
 		stdin, _ := cmd.StdinPipe()
-		var out syncBuffer
+		var out stream.SyncBuffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -204,7 +206,7 @@ func TestKubectl(t *testing.T) {
 	})
 	t.Run("port-forward", func(t *testing.T) {
 		cmd := kubectl("port-forward", "pod/web", ":8080")
-		var stderr syncBuffer
+		var stderr stream.SyncBuffer
 		cmd.Stderr = &stderr
 		stdout, _ := cmd.StdoutPipe()
 		if err := cmd.Start(); err != nil {

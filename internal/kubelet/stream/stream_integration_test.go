@@ -432,3 +432,32 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// What the external kubectl test (package stream_test) uses of the test
+// node: it imports internal/server, which imports the agent, which
+// imports this package, so it cannot be an internal test.
+type (
+	// TestNode is a node for the external test.
+	TestNode = node
+	// SyncBuffer is syncBuffer for the external test.
+	SyncBuffer = syncBuffer
+)
+
+// NewTestNode is newNode.
+func NewTestNode(t *testing.T) *TestNode { return newNode(t) }
+
+// Run is run.
+func (n *node) Run(name string, mod func(*oci.ContainerConfig), args ...string) string {
+	return n.run(name, mod, args...)
+}
+
+// SetPod makes p the node's pod, as the kubelet would after the API
+// created it.
+func (n *node) SetPod(p *corev1.Pod) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.pod.Pod, n.pod.UID = p, p.UID
+}
+
+// Runtime is the node's runtime.
+func (n *node) Runtime() *oci.Runtime { return n.rt }

@@ -108,7 +108,7 @@ func StartNode(t testing.TB, srv *servertest.Server, o Options) *Node {
 		DataDir: dataDir, RunDir: filepath.Join(t.TempDir(), "run"),
 		PodCIDR: RandomPodCIDR(), BridgeName: "pvt" + suffix, VethPrefix: "vt",
 		CgroupRoot: "/podvisor-test-" + suffix, ShimPath: servertest.Binary(t), ShimArgs: []string{"shim"},
-		NodeIP: "127.0.0.1",
+		NodeIP: "127.0.0.1", KubeletAddress: "127.0.0.1:0", RouteProtocol: -1,
 		Kubelet: kubelet.Config{
 			BackOffBase: time.Second, BackOffMax: 8 * time.Second, SyncPeriod: 5 * time.Second,
 			NodeStatusPeriod: 5 * time.Second, ManifestCheckPeriod: 2 * time.Second,

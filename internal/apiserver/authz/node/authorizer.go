@@ -64,7 +64,7 @@ func (az *Authorizer) Authorize(_ context.Context, a authz.Attributes) (authz.De
 			}
 			return az.get(node, &a, func() bool { return az.graph.reaches(node, ref{kind: pvcKind, namespace: a.Namespace, name: a.Name}) })
 		case a.APIGroup == "" && a.Resource == "persistentvolumes":
-			return az.get(node, &a, func() bool { return az.graph.reachesVolume(node, a.Name) })
+			return az.persistentVolume(node, &a)
 		case a.APIGroup == "" && a.Resource == "serviceaccounts":
 			return az.serviceAccount(node, &a)
 		case a.APIGroup == "coordination.k8s.io" && a.Resource == "leases":
@@ -279,4 +279,24 @@ func (az *Authorizer) RulesFor(_ context.Context, u *authn.User, _ string) ([]au
 		return nil, nil, true, errors.New("node authorizer does not support user rule resolution")
 	}
 	return nil, nil, false, nil
+}
+
+// persistentVolume: a node may get the volumes its pods' claims are bound
+// to; and, for the local volumes on it (their node affinity names it),
+// which its agent cleans up once deleted (podvisor.io/local-path-cleanup
+// finalizer), list and watch volumes and get, update and patch those.
+// Lists cannot be filtered by affinity: a node sees every volume's spec
+// (which holds no secret data), as the agent must find its deleted ones.
+func (az *Authorizer) persistentVolume(node string, a *authz.Attributes) (authz.Decision, string, error) {
+	if a.Subresource == "" {
+		switch a.Verb {
+		case "list", "watch":
+			return authz.Allow, "", nil
+		case "get", "update", "patch":
+			if a.Name != "" && az.graph.volumeOnNode(node, a.Name) {
+				return authz.Allow, "", nil
+			}
+		}
+	}
+	return az.get(node, a, func() bool { return az.graph.reachesVolume(node, a.Name) })
 }

@@ -59,6 +59,11 @@ type Graph struct {
 	volumeSecrets map[string][]nsName
 	// +checklocks:mu
 	secretVolumes map[nsName]map[string]bool
+	// volumeNodes maps a persistent volume to the nodes its required node
+	// affinity names (kubernetes.io/hostname In ...): local volumes,
+	// whose node agent cleans them up (podvisor.io/local-path-cleanup).
+	// +checklocks:mu
+	volumeNodes map[string][]string
 }
 
 // NewGraph returns an empty Graph.
@@ -70,6 +75,7 @@ func NewGraph() *Graph {
 		volumeClaims:  map[string]map[nsName]bool{},
 		volumeSecrets: map[string][]nsName{},
 		secretVolumes: map[nsName]map[string]bool{},
+		volumeNodes:   map[string][]string{},
 	}
 }
 
@@ -174,6 +180,9 @@ func (g *Graph) SetPV(pv *corev1.PersistentVolume) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.removePVLocked(pv.Name)
+	if nodes := affinityNodes(pv); len(nodes) > 0 {
+		g.volumeNodes[pv.Name] = nodes
+	}
 	if len(secrets) == 0 {
 		return
 	}
@@ -204,6 +213,33 @@ func (g *Graph) removePVLocked(name string) {
 		}
 	}
 	delete(g.volumeSecrets, name)
+	delete(g.volumeNodes, name)
+}
+
+// affinityNodes returns the nodes a volume's required node affinity names
+// by kubernetes.io/hostname (which podvisor agents set to the node name).
+func affinityNodes(pv *corev1.PersistentVolume) []string {
+	na := pv.Spec.NodeAffinity
+	if na == nil || na.Required == nil {
+		return nil
+	}
+	var out []string
+	for _, t := range na.Required.NodeSelectorTerms {
+		for _, e := range t.MatchExpressions {
+			if e.Key == corev1.LabelHostname && e.Operator == corev1.NodeSelectorOpIn {
+				out = append(out, e.Values...)
+			}
+		}
+	}
+	return out
+}
+
+// volumeOnNode reports whether the persistent volume name's node affinity
+// names node.
+func (g *Graph) volumeOnNode(node, name string) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return slices.Contains(g.volumeNodes[name], node)
 }
 
 // reachesSecret reports whether node may read a secret: one of its pods

@@ -51,6 +51,12 @@ func testGraph() *Graph {
 		CSI: &corev1.CSIPersistentVolumeSource{Driver: "d", VolumeHandle: "h", NodePublishSecretRef: &corev1.SecretReference{Namespace: "storage", Name: "csi-creds"}}}}})
 	g.SetPV(&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-unused"}, Spec: corev1.PersistentVolumeSpec{PersistentVolumeSource: corev1.PersistentVolumeSource{
 		RBD: &corev1.RBDPersistentVolumeSource{SecretRef: &corev1.SecretReference{Namespace: "storage", Name: "rbd-creds"}}}}})
+	g.SetPV(&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-local-n1"}, Spec: corev1.PersistentVolumeSpec{
+		PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/podvisor/storage/pv-local-n1"}},
+		NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+			MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{"n1"}}},
+		}}}},
+	}})
 	return g
 }
 
@@ -65,7 +71,7 @@ func selected(a authz.Attributes, field, value string) authz.Attributes {
 
 func TestAuthorize(t *testing.T) {
 	az := New(testGraph())
-	n1 := authn.NodeUser("n1")
+	n1, n2 := authn.NodeUser("n1"), authn.NodeUser("n2")
 	tests := []struct {
 		name       string
 		u          *authn.User
@@ -99,7 +105,17 @@ func TestAuthorize(t *testing.T) {
 		{"volume of an unused claim", n1, req("get", "", "persistentvolumes", "", "", "pv-unused"), authz.NoOpinion, "no relationship found between node 'n1' and this object"},
 		{"secret of a volume its pods use", n1, req("get", "", "secrets", "", "storage", "csi-creds"), authz.Allow, ""},
 		{"secret of a volume no pod of it uses", n1, req("get", "", "secrets", "", "storage", "rbd-creds"), authz.NoOpinion, "no relationship found between node 'n1' and this object"},
-		{"list volumes", n1, req("list", "", "persistentvolumes", "", "", ""), authz.NoOpinion, "can only get individual resources of this type"},
+		// The agent finds its deleted local volumes (local-path cleanup).
+		{"list volumes", n1, req("list", "", "persistentvolumes", "", "", ""), authz.Allow, ""},
+		{"watch volumes", n1, req("watch", "", "persistentvolumes", "", "", ""), authz.Allow, ""},
+		{"local volume on the node", n1, req("get", "", "persistentvolumes", "", "", "pv-local-n1"), authz.Allow, ""},
+		{"patch local volume on the node", n1, req("patch", "", "persistentvolumes", "", "", "pv-local-n1"), authz.Allow, ""},
+		{"update local volume on the node", n1, req("update", "", "persistentvolumes", "", "", "pv-local-n1"), authz.Allow, ""},
+		{"local volume of another node", n2, req("patch", "", "persistentvolumes", "", "", "pv-local-n1"), authz.NoOpinion, "can only get individual resources of this type"},
+		{"get local volume of another node", n2, req("get", "", "persistentvolumes", "", "", "pv-local-n1"), authz.NoOpinion, "no relationship found between node 'n2' and this object"},
+		{"delete local volume on the node", n1, req("delete", "", "persistentvolumes", "", "", "pv-local-n1"), authz.NoOpinion, "can only get individual resources of this type"},
+		{"status of local volume on the node", n1, req("update", "", "persistentvolumes", "status", "", "pv-local-n1"), authz.NoOpinion, "can only get individual resources of this type"},
+		{"patch a volume through claim", n1, req("patch", "", "persistentvolumes", "", "", "pv-data"), authz.NoOpinion, "can only get individual resources of this type"},
 		// Service accounts.
 		{"token for its pod's service account", n1, req("create", "", "serviceaccounts", "token", "app", "web-sa"), authz.Allow, ""},
 		{"get its pod's service account", n1, req("get", "", "serviceaccounts", "", "app", "web-sa"), authz.Allow, ""},
