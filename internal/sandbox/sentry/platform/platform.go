@@ -72,6 +72,13 @@ type AddressSpace interface {
 	// MaxUserAddress).
 	MapFile(addr uint64, fr memmap.FileRange, at memmap.AccessType, precommit bool) error
 
+	// Protect changes the access of the mappings in [addr,
+	// addr+length) to at (mm uses it to write-protect pages shared
+	// copy-on-write).
+	//
+	// Preconditions: as for Unmap.
+	Protect(addr, length uint64, at memmap.AccessType) error
+
 	// Unmap removes any mappings in [addr, addr+length).
 	//
 	// Preconditions: addr and length are page-aligned and the range lies

@@ -151,6 +151,14 @@ func (as *addressSpace) MapFile(addr uint64, fr memmap.FileRange, at memmap.Acce
 	})
 }
 
+// Protect implements platform.AddressSpace.Protect.
+func (as *addressSpace) Protect(addr, length uint64, at memmap.AccessType) error {
+	return as.do(func(t *stubThread) error {
+		_, err := as.p.syscall(t, as.p.stub.syscall, unix.SYS_MPROTECT, addr, length, at.Prot())
+		return err
+	})
+}
+
 // Unmap implements platform.AddressSpace.Unmap.
 func (as *addressSpace) Unmap(addr, length uint64) {
 	err := as.do(func(t *stubThread) error {
