@@ -119,12 +119,12 @@ func readPhdrs(ctx context.Context, f File, h elfHeader) ([]phdr, error) {
 
 // loaded describes one ELF object mapped into an address space.
 type loaded struct {
-	entry   uint64 // biased
-	bias    uint64
-	phdr    uint64 // address of the program headers in memory, or 0
-	phnum   uint16
-	end     uint64 // end of the highest segment (for brk)
-	interp  string
+	entry  uint64 // biased
+	bias   uint64
+	phdr   uint64 // address of the program headers in memory, or 0
+	phnum  uint16
+	end    uint64 // end of the highest segment (for brk)
+	interp string
 }
 
 // loadELF maps the executable f (with its interpreter, if any) and builds
