@@ -1,0 +1,378 @@
+package tmpfs
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/podvisor/podvisor/internal/sandbox/abi"
+	"github.com/podvisor/podvisor/internal/sandbox/sentry/memmap"
+	"github.com/podvisor/podvisor/internal/sandbox/sentry/vfs"
+)
+
+// maxFileSize bounds a file's size (EFBIG beyond).
+const maxFileSize = 1 << 62
+
+// zeroPage is what holes read as.
+var zeroPage [abi.PageSize]byte
+
+// regularFile is a regular file. Its data is a sparse set of pages of the
+// memory file, one memory-file page per file page; holes read as zeros.
+type regularFile struct {
+	node
+
+	mapsMu sync.Mutex
+	// mappings is guarded by mapsMu.
+	mappings memmap.MappingSet
+
+	dataMu sync.RWMutex
+	// size and pages are guarded by dataMu. pages maps a file page index
+	// to the memory-file page holding it, on which it holds a reference.
+	size  uint64
+	pages map[uint64]memmap.FileRange
+}
+
+var (
+	_ vfs.Inode       = (*regularFile)(nil)
+	_ memmap.Mappable = (*regularFile)(nil)
+)
+
+func (fs *filesystem) newRegularFile(mode, uid, gid uint32) *regularFile {
+	f := &regularFile{pages: make(map[uint64]memmap.FileRange)}
+	f.init(fs, abi.S_IFREG|mode, uid, gid)
+	return f
+}
+
+// Stat implements vfs.Inode.Stat.
+func (f *regularFile) Stat(ctx context.Context, mask uint32) (vfs.Statx, error) {
+	st := f.StatAttrs()
+	f.dataMu.RLock()
+	st.Size = f.size
+	st.Blocks = uint64(len(f.pages)) * (abi.PageSize / 512)
+	f.dataMu.RUnlock()
+	st.Mask |= abi.STATX_SIZE | abi.STATX_BLOCKS
+	return st, nil
+}
+
+// SetStat implements vfs.Inode.SetStat.
+func (f *regularFile) SetStat(ctx context.Context, opts *vfs.SetStatOptions) error {
+	if opts.Mask&abi.STATX_SIZE != 0 {
+		if err := f.truncate(opts.Size); err != nil {
+			return err
+		}
+	}
+	f.SetAttrs(opts)
+	return nil
+}
+
+// truncate sets the file's size, freeing the pages past it.
+func (f *regularFile) truncate(size uint64) error {
+	if size > maxFileSize {
+		return abi.EFBIG
+	}
+	f.dataMu.RLock()
+	old := f.size
+	f.dataMu.RUnlock()
+	if size == old {
+		return nil
+	}
+	if size > old {
+		f.dataMu.Lock()
+		if size > f.size {
+			f.size = size
+		}
+		f.dataMu.Unlock()
+		f.Touch(false, true, true)
+		return nil
+	}
+	// Shrinking: no mapping may keep the pages we free.
+	keep := pageRoundUp(size)
+	f.mapsMu.Lock()
+	defer f.mapsMu.Unlock()
+	f.mappings.Invalidate(memmap.MappableRange{Start: keep, End: pageRoundUp(old)}, memmap.InvalidateOpts{})
+	f.dataMu.Lock()
+	defer f.dataMu.Unlock()
+	if size >= f.size {
+		// Grown meanwhile by a writer; nothing to free below the new end.
+		return nil
+	}
+	var freed int64
+	for idx, fr := range f.pages {
+		if idx*abi.PageSize >= keep {
+			f.fs.mf.DecRef(fr)
+			delete(f.pages, idx)
+			freed++
+		}
+	}
+	f.fs.usedPages.Add(-freed)
+	// The rest of the last page must read as zeros if the file grows again.
+	if off := size % abi.PageSize; off != 0 {
+		if fr, ok := f.pages[size/abi.PageSize]; ok {
+			clear(f.fs.mf.Bytes(fr)[off:])
+		}
+	}
+	f.size = size
+	f.Touch(false, true, true)
+	return nil
+}
+
+func pageRoundUp(x uint64) uint64 { return (x + abi.PageSize - 1) &^ (abi.PageSize - 1) }
+
+// read copies the file's bytes from off to dst.
+func (f *regularFile) read(dst vfs.Dst, off int64) (int64, error) {
+	f.dataMu.RLock()
+	defer f.dataMu.RUnlock()
+	if uint64(off) >= f.size {
+		return 0, nil
+	}
+	end := min(f.size, uint64(off)+uint64(dst.NumBytes()))
+	var done int64
+	for pos := uint64(off); pos < end; {
+		idx, in := pos/abi.PageSize, pos%abi.PageSize
+		n := min(abi.PageSize-in, end-pos)
+		var b []byte
+		if fr, ok := f.pages[idx]; ok {
+			b = f.fs.mf.Bytes(fr)[in : in+n]
+		} else {
+			b = zeroPage[:n]
+		}
+		c, err := dst.CopyOut(b)
+		done += int64(c)
+		if err != nil {
+			if done > 0 {
+				return done, nil
+			}
+			return 0, err
+		}
+		pos += n
+	}
+	return done, nil
+}
+
+// allocateLocked gives every page in [first, last] that has none a new
+// memory-file page, allocating them in one run.
+// Preconditions: f.dataMu is held for writing.
+func (f *regularFile) allocateLocked(first, last uint64) error {
+	var missing int64
+	for idx := first; idx <= last; idx++ {
+		if _, ok := f.pages[idx]; !ok {
+			missing++
+		}
+	}
+	if missing == 0 {
+		return nil
+	}
+	if err := f.fs.reservePages(missing); err != nil {
+		return err
+	}
+	fr, err := f.fs.mf.Allocate(uint64(missing) * abi.PageSize)
+	if err != nil {
+		f.fs.usedPages.Add(-missing)
+		return err
+	}
+	next := fr.Start
+	for idx := first; idx <= last; idx++ {
+		if _, ok := f.pages[idx]; !ok {
+			f.pages[idx] = memmap.FileRange{Start: next, End: next + abi.PageSize}
+			next += abi.PageSize
+		}
+	}
+	return nil
+}
+
+// write copies src into the file at off (at its end if appending) and
+// returns the bytes written and the offset after them.
+func (f *regularFile) write(src vfs.Src, off int64, appending bool) (int64, int64, error) {
+	f.dataMu.Lock()
+	defer f.dataMu.Unlock()
+	if appending {
+		off = int64(f.size)
+	}
+	want := src.NumBytes()
+	if want == 0 {
+		return 0, off, nil
+	}
+	if uint64(off) >= maxFileSize {
+		return 0, off, abi.EFBIG
+	}
+	end := min(uint64(off)+uint64(want), maxFileSize)
+	if err := f.allocateLocked(uint64(off)/abi.PageSize, (end-1)/abi.PageSize); err != nil {
+		return 0, off, err
+	}
+	var done int64
+	var err error
+	for pos := uint64(off); pos < end; {
+		idx, in := pos/abi.PageSize, pos%abi.PageSize
+		n := min(abi.PageSize-in, end-pos)
+		c, cerr := src.CopyIn(f.fs.mf.Bytes(f.pages[idx])[in : in+n])
+		done += int64(c)
+		pos += uint64(c)
+		if cerr != nil {
+			err = cerr
+			break
+		}
+	}
+	if newEnd := uint64(off) + uint64(done); newEnd > f.size {
+		f.size = newEnd
+	}
+	if done > 0 {
+		f.Touch(false, true, true)
+		err = nil
+	}
+	return done, off + done, err
+}
+
+// AddMapping implements memmap.Mappable.AddMapping.
+func (f *regularFile) AddMapping(ctx context.Context, ms memmap.MappingSpace, ar memmap.AddrRange, offset uint64, writable bool) error {
+	f.mapsMu.Lock()
+	f.mappings.Add(ms, ar, offset, writable)
+	f.mapsMu.Unlock()
+	return nil
+}
+
+// RemoveMapping implements memmap.Mappable.RemoveMapping.
+func (f *regularFile) RemoveMapping(ctx context.Context, ms memmap.MappingSpace, ar memmap.AddrRange, offset uint64, writable bool) {
+	f.mapsMu.Lock()
+	f.mappings.Remove(ms, ar, offset, writable)
+	f.mapsMu.Unlock()
+}
+
+// Translate implements memmap.Mappable.Translate. Pages are allocated on
+// first touch, holes included, so a shared mapping and the file agree.
+func (f *regularFile) Translate(ctx context.Context, required, optional memmap.MappableRange, at memmap.AccessType) ([]memmap.Translation, error) {
+	f.dataMu.Lock()
+	defer f.dataMu.Unlock()
+	eof := pageRoundUp(f.size)
+	var beyond error
+	if required.End > eof {
+		beyond = fmt.Errorf("translating %v of a %d-byte file: %w", required, f.size, memmap.ErrBeyondEOF)
+		required.End = eof
+	}
+	if required.Start >= required.End {
+		return nil, beyond
+	}
+	// Allocate only what is required; translate what optional finds ready.
+	if err := f.allocateLocked(required.Start/abi.PageSize, (required.End-1)/abi.PageSize); err != nil {
+		return nil, err
+	}
+	for required.Start > optional.Start {
+		if _, ok := f.pages[required.Start/abi.PageSize-1]; !ok {
+			break
+		}
+		required.Start -= abi.PageSize
+	}
+	end := min(optional.End, eof)
+	for pos := required.End; pos < end; pos += abi.PageSize {
+		if _, ok := f.pages[pos/abi.PageSize]; !ok {
+			break
+		}
+		required.End = pos + abi.PageSize
+	}
+	var ts []memmap.Translation
+	for pos := required.Start; pos < required.End; pos += abi.PageSize {
+		fr := f.pages[pos/abi.PageSize]
+		if n := len(ts); n > 0 && ts[n-1].File.End == fr.Start {
+			ts[n-1].Source.End += abi.PageSize
+			ts[n-1].File.End = fr.End
+			continue
+		}
+		ts = append(ts, memmap.Translation{
+			Source: memmap.MappableRange{Start: pos, End: pos + abi.PageSize},
+			File:   fr,
+			Perms:  memmap.AnyAccess,
+		})
+	}
+	return ts, beyond
+}
+
+// DecRef implements vfs.Inode.DecRef.
+func (f *regularFile) DecRef(context.Context) { f.decRef(f) }
+
+// release frees the data of a file with no link and no dentry left.
+func (f *regularFile) release() {
+	f.dataMu.Lock()
+	defer f.dataMu.Unlock()
+	f.fs.usedPages.Add(-int64(len(f.pages)))
+	for idx, fr := range f.pages {
+		f.fs.mf.DecRef(fr)
+		delete(f.pages, idx)
+	}
+	f.size = 0
+}
+
+// Open implements vfs.Inode.Open.
+func (f *regularFile) Open(ctx context.Context, vd vfs.VirtualDentry, opts *vfs.OpenOptions) (*vfs.FileDescription, error) {
+	if opts.Flags&abi.O_TRUNC != 0 {
+		if err := f.truncate(0); err != nil {
+			return nil, err
+		}
+	}
+	fd := &regularFD{file: f}
+	fd.vfsfd.Init(fd, opts.Flags, vd)
+	return &fd.vfsfd, nil
+}
+
+// regularFD is an open regular file.
+type regularFD struct {
+	vfsfd vfs.FileDescription
+	vfs.FileDefaults
+	file *regularFile
+
+	offMu sync.Mutex
+	// off is guarded by offMu.
+	off int64
+}
+
+var _ vfs.MMapper = (*regularFD)(nil)
+
+// Read implements vfs.FileDescriptionImpl.Read.
+func (fd *regularFD) Read(ctx context.Context, dst vfs.Dst, opts vfs.ReadOptions) (int64, error) {
+	fd.offMu.Lock()
+	defer fd.offMu.Unlock()
+	n, err := fd.file.read(dst, fd.off)
+	fd.off += n
+	return n, err
+}
+
+// PRead implements vfs.FileDescriptionImpl.PRead.
+func (fd *regularFD) PRead(ctx context.Context, dst vfs.Dst, offset int64, opts vfs.ReadOptions) (int64, error) {
+	return fd.file.read(dst, offset)
+}
+
+// Write implements vfs.FileDescriptionImpl.Write.
+func (fd *regularFD) Write(ctx context.Context, src vfs.Src, opts vfs.WriteOptions) (int64, error) {
+	fd.offMu.Lock()
+	defer fd.offMu.Unlock()
+	appending := fd.vfsfd.StatusFlags()&abi.O_APPEND != 0 || opts.Flags&vfs.RWFAppend != 0
+	n, end, err := fd.file.write(src, fd.off, appending)
+	fd.off = end
+	return n, err
+}
+
+// PWrite implements vfs.FileDescriptionImpl.PWrite. As on Linux, O_APPEND
+// makes pwrite append too.
+func (fd *regularFD) PWrite(ctx context.Context, src vfs.Src, offset int64, opts vfs.WriteOptions) (int64, error) {
+	appending := fd.vfsfd.StatusFlags()&abi.O_APPEND != 0 || opts.Flags&vfs.RWFAppend != 0
+	n, _, err := fd.file.write(src, offset, appending)
+	return n, err
+}
+
+// Seek implements vfs.FileDescriptionImpl.Seek.
+func (fd *regularFD) Seek(ctx context.Context, offset int64, whence int32) (int64, error) {
+	fd.offMu.Lock()
+	defer fd.offMu.Unlock()
+	fd.file.dataMu.RLock()
+	size := int64(fd.file.size)
+	fd.file.dataMu.RUnlock()
+	off, err := vfs.SeekOffset(fd.off, size, offset, whence)
+	if err != nil {
+		return 0, err
+	}
+	fd.off = off
+	return off, nil
+}
+
+// ConfigureMMap implements vfs.MMapper.ConfigureMMap.
+func (fd *regularFD) ConfigureMMap(ctx context.Context, opts *memmap.MMapOpts) error {
+	return vfs.GenericConfigureMMap(&fd.vfsfd, fd.file, opts)
+}
