@@ -192,3 +192,42 @@ func mustRoundUp(a uint64) uint64 {
 	r, _ := abi.PageRoundUp(a)
 	return r
 }
+
+// FrameOf returns the memory-file offset backing addr (faulting the page
+// in for reading): the identity of a shared futex.
+func (mm *MemoryManager) FrameOf(ctx context.Context, addr uint64) (uint64, error) {
+	var off uint64
+	_, err := mm.access(ctx, addr, 1, memmap.Read, func(b []byte) bool {
+		off = mm.frameOf(b).Start
+		return false
+	})
+	return off, err
+}
+
+// AtomicRMW32 atomically replaces the aligned 32-bit word at addr with
+// f(old) and returns old (futex operations and robust lists need atomic
+// updates that race with application threads).
+func (mm *MemoryManager) AtomicRMW32(ctx context.Context, addr uint64, f func(old uint32) uint32) (uint32, error) {
+	if addr&3 != 0 {
+		return 0, abi.EINVAL
+	}
+	var old uint32
+	_, err := mm.access(ctx, addr, 4, memmap.Write, func(b []byte) bool {
+		old = atomicRMW32(b, f)
+		return false
+	})
+	return old, err
+}
+
+// LoadUint32 atomically reads the aligned 32-bit word at addr.
+func (mm *MemoryManager) LoadUint32(ctx context.Context, addr uint64) (uint32, error) {
+	if addr&3 != 0 {
+		return 0, abi.EINVAL
+	}
+	var v uint32
+	_, err := mm.access(ctx, addr, 4, memmap.Read, func(b []byte) bool {
+		v = atomicLoad32(b)
+		return false
+	})
+	return v, err
+}

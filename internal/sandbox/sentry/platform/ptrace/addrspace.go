@@ -95,6 +95,13 @@ func (as *addressSpace) put(t *stubThread) {
 	as.mu.Unlock()
 }
 
+// isDead reports whether the space was released.
+func (as *addressSpace) isDead() bool {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.dead
+}
+
 // bind records t as the thread traced by host thread tracer.
 func (as *addressSpace) bind(tracer int32, t *stubThread) {
 	as.mu.Lock()

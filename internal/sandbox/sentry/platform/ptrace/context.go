@@ -226,6 +226,12 @@ func (c *context) SetFPState(state []byte) error {
 		return nil
 	}
 	if err := setXState(c.thread.tid, buf); err != nil {
+		if c.as.isDead() {
+			// The thread is going away with its address space;
+			// apply the state to the next one.
+			c.pendingFP = buf
+			return nil
+		}
 		return abi.EINVAL
 	}
 	return nil
