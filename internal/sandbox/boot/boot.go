@@ -138,7 +138,9 @@ func (s *Sentry) mountSystem(ctx context.Context) error {
 	root := s.mntns.Root()
 	defer root.DecRef(ctx)
 	creds := vfs.RootCredentials()
-	pop := func(p string) *vfs.PathOperation { return &vfs.PathOperation{Root: root, Start: root, Path: p, FollowFinalSymlink: true} }
+	pop := func(p string) *vfs.PathOperation {
+		return &vfs.PathOperation{Root: root, Start: root, Path: p, FollowFinalSymlink: true}
+	}
 	for _, dir := range []string{"/dev", "/proc", "/tmp"} {
 		err := s.vfs.MkdirAt(ctx, creds, pop(dir), &vfs.MkdirOptions{Mode: 0o755})
 		if err != nil && err != abi.EEXIST && err != abi.EROFS {

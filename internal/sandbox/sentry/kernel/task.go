@@ -69,7 +69,7 @@ type Task struct {
 	// sigWaitSet holds the signals rt_sigtimedwait waits for: they wake
 	// the task even while blocked.
 	sigWaitSet abi.SignalSet
-	noNewPrivs   bool
+	noNewPrivs bool
 	// zombieLeader is set when the leader exited before other threads:
 	// its TID stays allocated until the group ends.
 	zombieLeader bool
