@@ -5,22 +5,81 @@ package boot
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/podvisor/podvisor/internal/testutil/busyboxroot"
 )
 
 // sandbox boots a Sentry on a busybox root for one test.
 func sandbox(t *testing.T) *Sentry {
 	t.Helper()
+	return sandboxOn(t, rootDir(t))
+}
+
+// rootDir builds a busybox root (with the test C programs in /bin).
+func rootDir(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
 	if _, err := busyboxroot.Build(dir); err != nil {
 		t.Fatal(err)
 	}
+	for _, p := range cPrograms(t) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "bin", filepath.Base(p)), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+var (
+	buildOnce sync.Once
+	built     []string
+	buildErr  error
+)
+
+// cPrograms compiles testdata/*.c statically (once per test binary).
+func cPrograms(t *testing.T) []string {
+	t.Helper()
+	buildOnce.Do(func() {
+		out, err := os.MkdirTemp("", "sentry-cprogs-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		srcs, _ := filepath.Glob("testdata/*.c")
+		for _, src := range srcs {
+			bin := filepath.Join(out, strings.TrimSuffix(filepath.Base(src), ".c"))
+			cmd := exec.Command("gcc", "-static", "-O1", "-pthread", "-o", bin, src)
+			if o, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("gcc (package gcc and libc6-dev are required) %s: %v\n%s", src, err, o)
+				return
+			}
+			built = append(built, bin)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return built
+}
+
+// sandboxOn boots a Sentry on a copy of the host directory dir.
+func sandboxOn(t *testing.T, dir string) *Sentry {
+	t.Helper()
 	ctx := context.Background()
 	s, err := New(ctx, Config{Hostname: "sandbox", MemoryFileSize: 8 << 30}, Deps{Root: RootFromHostDir(dir)})
 	if err != nil {
@@ -74,5 +133,105 @@ func TestEcho(t *testing.T) {
 	r := run(t, s, []string{"/bin/busybox", "echo", "hi"})
 	if r.stdout != "hi\n" || r.status.ShellExitCode() != 0 {
 		t.Errorf("echo hi: stdout %q stderr %q status %#x", r.stdout, r.stderr, r.status)
+	}
+}
+
+func TestIssueScript(t *testing.T) {
+	s := sandbox(t)
+	r := run(t, s, []string{"/bin/busybox", "sh", "-c", "echo hi | cat; ls -la /; wc -l /etc/passwd; (sleep 1 & wait); find / -xdev | sort | head"})
+	t.Logf("stdout:\n%s\nstderr:\n%s\nstatus %#x", r.stdout, r.stderr, r.status)
+	if r.status.ShellExitCode() != 0 {
+		t.Errorf("exit status %#x", r.status)
+	}
+}
+
+func TestShell(t *testing.T) {
+	s := sandbox(t)
+	for _, tc := range []struct {
+		name       string
+		script     string
+		wantStdout string
+		wantCode   int
+	}{
+		{"exit code", "exit 42", "", 42},
+		{"false", "false", "", 1},
+		{"subshell exit", "(exit 7); echo $?", "7\n", 0},
+		{"trap usr1", "trap 'echo got' USR1; kill -USR1 $$; echo after", "got\nafter\n", 0},
+		{"trap exit", "trap 'echo bye' EXIT; echo hi", "hi\nbye\n", 0},
+		{"killed by signal", "kill -TERM $$", "", 128 + 15},
+		{"child killed", "sh -c 'kill -KILL $$'; echo $?", "137\n", 0},
+		{"pipeline", "seq 1 1000 | grep 7 | sort -r | head -3 | tr -d 7; echo ${PIPESTATUS:-x}", "99\n98\n96\nx\n", 0},
+		{"many pipes", "echo abc | cat | cat | cat | cat | cat | cat | cat | cat | cat | cat | cat | cat | rev", "cba\n", 0},
+		{"background wait", "sleep 0.2 & sleep 0.1 & wait; echo done", "done\n", 0},
+		{"wait status", "sh -c 'exit 3' & wait $!; echo $?", "3\n", 0},
+		{"files", "cd /tmp && echo data > f && cat f && mv f g && ls && rm g && ls | wc -l", "data\ng\n0\n", 0},
+		{"mkdir tree", "mkdir -p /tmp/a/b/c && touch /tmp/a/b/c/x && find /tmp/a | sort", "/tmp/a\n/tmp/a/b\n/tmp/a/b/c\n/tmp/a/b/c/x\n", 0},
+		{"symlinks", "ln -s /etc/passwd /tmp/l && readlink /tmp/l && head -1 /tmp/l", "/etc/passwd\nroot:x:0:0:root:/root:/bin/sh\n", 0},
+		{"redirects", "echo a >/tmp/x; echo b >>/tmp/x; cat </tmp/x; ls /nonexistent 2>/dev/null || echo missing", "a\nb\nmissing\n", 0},
+		{"here doc", "cat <<EOF\nline1\nline2\nEOF", "line1\nline2\n", 0},
+		{"arithmetic and loops", "i=0; while [ $i -lt 100 ]; do i=$((i+1)); done; echo $i", "100\n", 0},
+		{"uname", "uname -sr", "Linux 5.15.0-visor\n", 0},
+		{"hostname", "hostname", "sandbox\n", 0},
+		{"id", "id", "uid=0(root) gid=0(root) groups=0(root)\n", 0},
+		{"env", "env | grep ^HOME", "HOME=/root\n", 0},
+		{"cwd", "cd /etc && pwd", "/etc\n", 0},
+		{"dev null zero", "head -c 5 /dev/zero | od -An -tx1 | tr -d ' '; echo x > /dev/null", "0000000000\n", 0},
+		{"stop and continue", "sleep 5 & p=$!; kill -STOP $p; kill -CONT $p; kill $p; wait $p; echo $?", "143\n", 0},
+		{"nested shells", "sh -c 'sh -c \"sh -c \\\"echo deep\\\"\"'", "deep\n", 0},
+		{"date", "date +%Y | grep -c 20", "1\n", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := run(t, s, []string{"/bin/sh", "-c", tc.script})
+			if r.stdout != tc.wantStdout || r.status.ShellExitCode() != tc.wantCode {
+				t.Errorf("%s:\nstdout %q, want %q\nexit %d, want %d\nstderr %q", tc.script, r.stdout, tc.wantStdout, r.status.ShellExitCode(), tc.wantCode, r.stderr)
+			}
+		})
+	}
+}
+
+// native runs argv in a chroot of dir, in new PID and UTS namespaces (so
+// it is PID 1, as in a fresh sandbox).
+func native(t *testing.T, dir string, argv []string, env []string) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
+	cmd.Dir = "/"
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: dir, Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS}
+	err := cmd.Run()
+	var st WaitStatus
+	if ee, ok := err.(*exec.ExitError); ok {
+		st = WaitStatus(ee.Sys().(syscall.WaitStatus))
+	} else if err != nil {
+		t.Fatalf("running %q natively (needs root): %v", argv, err)
+	}
+	return result{stdout: stdout.String(), stderr: stderr.String(), status: st}
+}
+
+var defaultEnv = []string{"PATH=/bin:/sbin:/usr/bin:/usr/sbin", "HOME=/root"}
+
+// differential runs argv natively and in a fresh sandbox on the same root
+// and requires the same stdout, stderr and exit status.
+func differential(t *testing.T, dir string, argv []string) {
+	t.Helper()
+	want := native(t, dir, argv, defaultEnv)
+	s := sandboxOn(t, dir)
+	got := run(t, s, argv, defaultEnv...)
+	if got.stdout != want.stdout {
+		t.Errorf("%q stdout differs (-native +sandbox):\n%s", argv, cmp.Diff(strings.Split(want.stdout, "\n"), strings.Split(got.stdout, "\n")))
+	}
+	if got.stderr != want.stderr {
+		t.Errorf("%q stderr differs:\n--- native\n%s\n--- sandbox\n%s", argv, want.stderr, got.stderr)
+	}
+	if got.status.ShellExitCode() != want.status.ShellExitCode() {
+		t.Errorf("%q exit differs: native %d, sandbox %d", argv, want.status.ShellExitCode(), got.status.ShellExitCode())
+	}
+}
+
+func TestDifferentialPrograms(t *testing.T) {
+	dir := rootDir(t)
+	for _, p := range []string{"files", "mem", "threads", "signals", "timeinfo", "efault"} {
+		t.Run(p, func(t *testing.T) { differential(t, dir, []string{"/bin/" + p}) })
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // BusyboxPath is where busybox-static installs the binary.
@@ -32,7 +34,7 @@ func Build(dir string) ([]string, error) {
 			return nil, err
 		}
 	}
-	os.Chmod(filepath.Join(dir, "tmp"), 0o1777)
+	unix.Chmod(filepath.Join(dir, "tmp"), 0o1777)
 	if err := os.WriteFile(filepath.Join(dir, "bin/busybox"), bb, 0o755); err != nil {
 		return nil, err
 	}

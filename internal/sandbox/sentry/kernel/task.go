@@ -224,6 +224,14 @@ func (t *Task) BlockWithDeadline(ch <-chan struct{}, deadline time.Time) (timedO
 		timer = tm.C
 	}
 	for {
+		// What the task waits for wins over a signal that arrived at
+		// the same time (a child's exit and its SIGCHLD): the call
+		// completes and the signal is handled after it.
+		select {
+		case <-ch:
+			return false, nil
+		default:
+		}
 		if t.interruptPending() {
 			return false, errInterrupted
 		}

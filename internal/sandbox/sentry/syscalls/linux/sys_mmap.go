@@ -4,6 +4,7 @@ import (
 	"github.com/podvisor/podvisor/internal/sandbox/abi"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/kernel"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/memmap"
+	"github.com/podvisor/podvisor/internal/sandbox/sentry/vfs"
 )
 
 func sysMmap(t *kernel.Task, a *[6]uint64) (uint64, error) {
@@ -12,6 +13,16 @@ func sysMmap(t *kernel.Task, a *[6]uint64) (uint64, error) {
 	private := typ == abi.MAP_PRIVATE
 	shared := typ == abi.MAP_SHARED || typ == abi.MAP_SHARED_VALIDATE
 	anon := flags&abi.MAP_ANONYMOUS != 0
+	var file *vfs.FileDescription
+	if !anon {
+		// Like Linux, a bad descriptor is reported before bad flags.
+		f, err := getFile(t, fd)
+		if err != nil {
+			return 0, err
+		}
+		defer f.DecRef(t)
+		file = f
+	}
 	if private == shared || length == 0 || off&abi.PageMask != 0 {
 		return 0, abi.EINVAL
 	}
@@ -34,13 +45,8 @@ func sysMmap(t *kernel.Task, a *[6]uint64) (uint64, error) {
 		GrowsDown: flags&abi.MAP_GROWSDOWN != 0,
 		Precommit: flags&abi.MAP_POPULATE != 0,
 	}
-	if !anon {
-		f, err := getFile(t, fd)
-		if err != nil {
-			return 0, err
-		}
-		defer f.DecRef(t)
-		if err := f.ConfigureMMap(t, opts); err != nil {
+	if file != nil {
+		if err := file.ConfigureMMap(t, opts); err != nil {
 			return 0, err
 		}
 	} else {

@@ -183,6 +183,9 @@ func sysLseek(t *kernel.Task, a *[6]uint64) (uint64, error) {
 		return 0, err
 	}
 	defer f.DecRef(t)
+	if a[2] > abi.SEEK_HOLE {
+		return 0, abi.EINVAL
+	}
 	n, err := f.Seek(t, int64(a[1]), int32(a[2]))
 	return uint64(n), err
 }
