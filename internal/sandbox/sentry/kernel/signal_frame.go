@@ -210,6 +210,10 @@ func (t *Task) SigSuspend(mask abi.SignalSet) error {
 	t.savedMask = t.sigMask
 	t.hasSavedMask = true
 	t.sigMask = mask &^ abi.UnblockableSignals
+	if t.deliverableLocked() != 0 {
+		// A signal that was blocked until now is pending: wake at once.
+		t.sigCheck.Store(true)
+	}
 	k.mu.Unlock()
 	for {
 		if err := t.Block(nil); err != nil {
@@ -330,4 +334,23 @@ func (t *Task) RestoreTemporarySigMask() {
 			t.sigCheck.Store(true)
 		}
 	}
+}
+
+// SignalState returns the task's pending (own and process-wide), blocked,
+// ignored and caught signal sets, for /proc/[pid]/status.
+func (t *Task) SignalState() (pending, shared, blocked, ignored, caught abi.SignalSet) {
+	k := t.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	pending, shared, blocked = t.pending.set, t.tg.pending.set, t.sigMask
+	for s := abi.Signal(1); s < abi.NSIG; s++ {
+		switch t.tg.handlers.actions[s].Handler {
+		case abi.SIG_DFL:
+		case abi.SIG_IGN:
+			ignored |= s.Mask()
+		default:
+			caught |= s.Mask()
+		}
+	}
+	return
 }

@@ -426,6 +426,9 @@ func (t *Task) handleSignals() bool {
 		// No handler ran: the call restarts with the original mask.
 		t.sigMask = t.savedMask
 		t.hasSavedMask = false
+		if t.deliverableLocked() != 0 {
+			t.sigCheck.Store(true)
+		}
 	}
 	k.mu.Unlock()
 	if !handled {

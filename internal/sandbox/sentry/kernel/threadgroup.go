@@ -212,3 +212,21 @@ func defaultLimits() [abi.RLIM_NLIMITS]abi.Rlimit {
 func sortTGs(tgs []*ThreadGroup) {
 	sort.Slice(tgs, func(i, j int) bool { return tgs[i].pid < tgs[j].pid })
 }
+
+// IsReaped reports whether the process is gone entirely.
+func (tg *ThreadGroup) IsReaped() bool {
+	tg.k.mu.Lock()
+	defer tg.k.mu.Unlock()
+	return tg.reaped
+}
+
+// ForegroundOfTTY returns the controlling terminal's foreground process
+// group ID, or -1 if the session has no terminal.
+func (tg *ThreadGroup) ForegroundOfTTY() int32 {
+	tg.k.mu.Lock()
+	defer tg.k.mu.Unlock()
+	if tg.pgrp == nil || tg.pgrp.session.tty == nil || tg.pgrp.session.fg == nil {
+		return -1
+	}
+	return tg.pgrp.session.fg.id
+}
