@@ -191,8 +191,21 @@ func TestShell(t *testing.T) {
 
 // native runs argv in a chroot of dir, in new PID and UTS namespaces (so
 // it is PID 1, as in a fresh sandbox).
-func native(t *testing.T, dir string, argv []string, env []string) result {
+func native(t *testing.T, pristine string, argv []string, env []string) result {
 	t.Helper()
+	// A private copy, with the device nodes the sandbox's /dev has.
+	dir := t.TempDir()
+	if out, err := exec.Command("cp", "-a", pristine+"/.", dir).CombinedOutput(); err != nil {
+		t.Fatalf("copying the root: %v\n%s", err, out)
+	}
+	for _, d := range []struct {
+		name         string
+		major, minor uint32
+	}{{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}} {
+		if err := syscall.Mknod(filepath.Join(dir, "dev", d.name), syscall.S_IFCHR|0o666, int(d.major<<8|d.minor)); err != nil {
+			t.Fatalf("mknod /dev/%s (needs root): %v", d.name, err)
+		}
+	}
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
@@ -276,5 +289,30 @@ func TestProc(t *testing.T) {
 				t.Errorf("%s: stdout %q, want %q; exit %d; stderr %q", tc.script, r.stdout, want, r.status.ShellExitCode(), r.stderr)
 			}
 		})
+	}
+}
+
+func TestDifferentialScripts(t *testing.T) {
+	dir := rootDir(t)
+	for _, tc := range []struct{ name, script string }{
+		{"issue script", "echo hi | cat; ls -la / | grep -v -e proc -e dev | wc -l; wc -l /etc/passwd; (sleep 1 & wait); find / -xdev -path /proc -prune -o -print | grep -v -e '^/proc' -e '^/dev' | sort | head"},
+		{"exit codes", "sh -c 'exit 3'; echo $?; (exit 4); echo $?; false | true; echo $?; ! true; echo $?"},
+		{"traps", "trap 'echo usr1' USR1; trap 'echo usr2' USR2; kill -USR1 $$; kill -USR2 $$; trap - USR1; echo done"},
+		{"signal deaths", "for s in HUP INT TERM KILL USR1 SEGV ABRT; do sh -c \"kill -$s \\$\\$\"; echo $s $?; done"},
+		{"job control basics", "sleep 3 & p=$!; kill -STOP $p; sleep 0.1; kill -CONT $p; kill -TERM $p; wait $p; echo $?"},
+		{"many processes in a pipe", "seq 1 20000 | grep 1 | sed s/1/one/ | awk '{print length($0)}' | sort -n | uniq -c | sort -rn | head -3"},
+		{"deep fork tree", "f() { if [ $1 -gt 0 ]; then (f $(($1-1))); else echo bottom; fi; }; f 200; echo $?"},
+		{"wide fork", "for i in $(seq 1 100); do (exit $((i % 7))) & done; wait; echo all done"},
+		{"10k files", "mkdir /tmp/many && cd /tmp/many && i=0; while [ $i -lt 10000 ]; do : > f$i; i=$((i+1)); done; ls | wc -l; ls -f | sort | head -3; rm -r /tmp/many; echo removed"},
+		{"text tools", "cat /etc/passwd | cut -d: -f1,3 | sort -t: -k2 -n | tr a-z A-Z; md5sum /etc/group; sha256sum /etc/hosts | cut -c1-16"},
+		{"file ops", "cd /tmp && mkdir -p x/y && echo 1 > x/y/a && cp -r x z && mv z/y/a z/y/b && ls -R z && rm -rf x z && ls"},
+		{"dd and sizes", "dd if=/dev/zero of=/tmp/big bs=1024 count=4096 2>/dev/null; ls -l /tmp/big | awk '{print $5}'; rm /tmp/big"},
+		{"tar roundtrip", "cd /tmp && mkdir t && echo hello > t/f && tar cf t.tar t && rm -r t && tar xf t.tar && cat t/f"},
+		{"here strings and vars", "x=abc; y=${x#a}; echo ${#x} $y ${x%c}; set -- a b c; echo $# $2"},
+		{"read loop", "printf 'a 1\\nb 2\\nc 3\\n' | while read k v; do echo $v$k; done"},
+		{"printf and expr", "printf '%05d %x %s\\n' 42 255 str; expr 6 \\* 7; expr length hello"},
+		{"xargs and find", "find /etc -type f | sort | xargs wc -l | tail -1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { differential(t, dir, []string{"/bin/sh", "-c", tc.script}) })
 	}
 }

@@ -34,16 +34,16 @@ func (mm *MemoryManager) access(ctx context.Context, addr, n uint64, at memmap.A
 		mm.activeMu.Lock()
 		for pages := 0; addr < end && pages < copyBatch; pages++ {
 			v := mm.findVMA(addr)
+			if v == nil && mm.growStackLocked(addr) {
+				// The stack grew down to addr (locks were retaken).
+				v = mm.findVMA(addr)
+			}
 			if v == nil || !allows(v.perms, at) {
 				mm.activeMu.Unlock()
 				mm.mappingMu.RUnlock()
 				code := int32(abi.SEGV_MAPERR)
 				if v != nil {
 					code = abi.SEGV_ACCERR
-				}
-				if v == nil && mm.growStackLocked(addr) {
-					// Retry with the stack grown.
-					break
 				}
 				return done, &Fault{Signal: abi.SIGSEGV, Code: code, Addr: addr}
 			}
