@@ -138,34 +138,42 @@ func (mm *MemoryManager) faultLocked(ctx context.Context, v *vma, addr uint64, a
 	page := abi.PageRoundDown(addr)
 	if p, ok := mm.ptes[page]; ok {
 		if at.CanWrite() && v.private {
-			np, err := mm.breakCOW(v, page, p)
-			if err != nil {
-				return err
+			if mapAS {
+				// Writes come in runs (stacks, heaps after fork):
+				// copy every shared page of the window now rather
+				// than trap on each.
+				if err := mm.breakCOWWindow(v, page); err != nil {
+					return err
+				}
+				p = mm.ptes[page]
+			} else {
+				np, err := mm.breakCOW(v, page, p)
+				if err != nil {
+					return err
+				}
+				p = np
 			}
-			p = np
 		}
 		if mapAS {
 			want := mm.pagePerms(v, p)
 			if p.mapped != want {
-				if err := mm.as.MapFile(page, memmap.FileRange{Start: p.frame, End: p.frame + abi.PageSize}, want, false); err != nil {
-					return err
+				// Map the present but unmapped neighbours too (after
+				// fork or mprotect everything is present and nothing
+				// mapped): one injected call per run of frames.
+				ws, we := mm.window(v, page)
+				var pages []uint64
+				for a := ws; a < we; a += abi.PageSize {
+					if q, ok := mm.ptes[a]; ok && (a == page || !q.mapped.Any()) {
+						pages = append(pages, a)
+					}
 				}
-				p.mapped = want
-				mm.ptes[page] = p
+				return mm.mapPages(v, pages)
 			}
 		}
 		return nil
 	}
 
-	// The window: aligned, inside v.
-	ws := abi.PageRoundDown(page - (page/abi.PageSize%faultWindow)*abi.PageSize)
-	if ws < v.Start || ws > page {
-		ws = v.Start
-	}
-	we := ws + faultWindow*abi.PageSize
-	if we > v.End || we < ws {
-		we = v.End
-	}
+	ws, we := mm.window(v, page)
 	var added []uint64
 	var err error
 	if v.mappable == nil {
@@ -180,6 +188,20 @@ func (mm *MemoryManager) faultLocked(ctx context.Context, v *vma, addr uint64, a
 		return mm.mapPages(v, added)
 	}
 	return nil
+}
+
+// window returns the fault window around page: faultWindow aligned pages,
+// clipped to v.
+func (mm *MemoryManager) window(v *vma, page uint64) (uint64, uint64) {
+	ws := page - (page/abi.PageSize%faultWindow)*abi.PageSize
+	if ws < v.Start || ws > page {
+		ws = v.Start
+	}
+	we := ws + faultWindow*abi.PageSize
+	if we > v.End || we < ws {
+		we = v.End
+	}
+	return ws, we
 }
 
 // populateAnon gives every absent page of [ws, we) a fresh private frame,
@@ -297,6 +319,56 @@ func (mm *MemoryManager) breakCOW(v *vma, page uint64, p pte) (pte, error) {
 	}
 	mm.ptes[page] = np
 	return np, nil
+}
+
+// breakCOWWindow gives every present page of page's window that is
+// shared (after fork) or a mappable's frame an exclusive copy, in one
+// allocation, and maps the window.
+//
+// Preconditions: mm.activeMu is held; v is private and writable.
+func (mm *MemoryManager) breakCOWWindow(v *vma, page uint64) error {
+	ws, we := mm.window(v, page)
+	var shared []uint64
+	for a := ws; a < we; a += abi.PageSize {
+		p, ok := mm.ptes[a]
+		if !ok {
+			continue
+		}
+		if !p.private || mm.mf.RefCount(p.frame) > 1 {
+			shared = append(shared, a)
+		}
+	}
+	if len(shared) == 0 {
+		// Nothing shared; the faulting page may only need mapping.
+		p := mm.ptes[page]
+		if want := mm.pagePerms(v, p); p.mapped != want {
+			return mm.mapPages(v, []uint64{page})
+		}
+		return nil
+	}
+	fr, err := mm.mf.Allocate(uint64(len(shared)) * abi.PageSize)
+	if err != nil {
+		// Fall back to the one page.
+		_, err := mm.breakCOW(v, page, mm.ptes[page])
+		return err
+	}
+	for i, a := range shared {
+		p := mm.ptes[a]
+		nf := fr.Start + uint64(i)*abi.PageSize
+		old := memmap.FileRange{Start: p.frame, End: p.frame + abi.PageSize}
+		copy(mm.mf.Bytes(memmap.FileRange{Start: nf, End: nf + abi.PageSize}), mm.mf.Bytes(old))
+		if p.private {
+			mm.mf.DecRef(old)
+		}
+		mm.ptes[a] = pte{frame: nf, private: true}
+	}
+	var pages []uint64
+	for a := ws; a < we; a += abi.PageSize {
+		if p, ok := mm.ptes[a]; ok && mm.pagePerms(v, p) != p.mapped {
+			pages = append(pages, a)
+		}
+	}
+	return mm.mapPages(v, pages)
 }
 
 // mapPages maps the given present pages of v (sorted) into the platform

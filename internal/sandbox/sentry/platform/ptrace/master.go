@@ -125,24 +125,40 @@ func (m *master) keep(l *stubLayout, memFD, childCtl int, started chan<- error) 
 	}
 }
 
-// newStub asks the master for a new stub process and returns its pid. The
-// stub's only thread is untraced; it parks once it has set itself up.
-func (m *master) newStub() (int32, error) {
+// spareTag marks the new stub's report of its spare thread (stub_amd64.s).
+const spareTag = 1 << 62
+
+// newStub asks the master for a new stub process and returns its pid and
+// the TID of a spare thread it made (0 if none). Both threads are
+// untraced; they park once set up.
+func (m *master) newStub() (pid, spare int32, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var msg [8]byte
 	if _, err := unix.Write(m.ctl, msg[:]); err != nil {
-		return 0, fmt.Errorf("asking the master stub for a stub: %w", err)
+		return 0, 0, fmt.Errorf("asking the master stub for a stub: %w", err)
 	}
-	n, err := unix.Read(m.ctl, msg[:])
-	if err != nil || n != 8 {
-		return 0, fmt.Errorf("reading the master stub's reply (%d bytes): %v", n, err)
+	// Two messages in either order: the master's pid (or -errno) and the
+	// new stub's tagged spare TID.
+	gotPid, gotSpare := false, false
+	for !gotPid || !gotSpare {
+		n, err := unix.Read(m.ctl, msg[:])
+		if err != nil || n != 8 {
+			return 0, 0, fmt.Errorf("reading the master stub's reply (%d bytes): %v", n, err)
+		}
+		v := int64(binary.LittleEndian.Uint64(msg[:]))
+		switch {
+		case v < 0:
+			return 0, 0, fmt.Errorf("master stub: clone: %w", unix.Errno(-v))
+		case v&spareTag != 0:
+			spare = int32(v &^ spareTag) // 0: the stub could not make one
+			gotSpare = true
+		default:
+			pid = int32(v)
+			gotPid = true
+		}
 	}
-	pid := int64(binary.LittleEndian.Uint64(msg[:]))
-	if pid < 0 {
-		return 0, fmt.Errorf("master stub: clone: %w", unix.Errno(-pid))
-	}
-	return int32(pid), nil
+	return pid, spare, nil
 }
 
 // close stops the master and waits until it is reaped.

@@ -87,7 +87,7 @@ func New(cfg Config) (*Platform, error) {
 func (p *Platform) probe() error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	pid, err := p.master.newStub()
+	pid, _, err := p.master.newStub()
 	if err != nil {
 		return err
 	}
@@ -141,11 +141,15 @@ func (p *Platform) FPStateSize() int { return p.fpSize }
 
 // NewAddressSpace implements platform.Platform.NewAddressSpace.
 func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
-	pid, err := p.master.newStub()
+	pid, spare, err := p.master.newStub()
 	if err != nil {
 		return nil, err
 	}
-	as := &addressSpace{p: p, pid: pid, pool: []int32{pid}, bound: make(map[int32]*stubThread)}
+	pool := []int32{pid}
+	if spare > 0 {
+		pool = []int32{spare, pid}
+	}
+	as := &addressSpace{p: p, pid: pid, pool: pool, bound: make(map[int32]*stubThread)}
 	as.cond.L = &as.mu
 	return as, nil
 }

@@ -30,6 +30,10 @@
 #define CLONE_VM 0x100
 #define CLONE_VFORK 0x4000
 #define CLONE_PARENT 0x8000
+// CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM
+// (stubThreadCloneFlags in stub.go).
+#define THREAD_CLONE_FLAGS 0x50f00
+#define SPARE_TAG 0x4000000000000000
 #define PR_SET_PDEATHSIG 1
 #define PR_SET_NO_NEW_PRIVS 38
 #define SECCOMP_SET_MODE_FILTER 1
@@ -203,6 +207,31 @@ child:
 	SYSCALL
 	CMPQ AX, R15
 	JNE childfail
+	// Make the process's first spare thread now, natively, so the Sentry
+	// need not inject a clone to keep a parked thread in reserve; report
+	// its TID tagged with bit 62 (the master's reply carries the pid).
+	MOVQ $SYS_CLONE, AX
+	MOVQ $THREAD_CLONE_FLAGS, DI
+	XORQ SI, SI
+	XORQ DX, DX
+	XORQ R10, R10
+	XORQ R8, R8
+	SYSCALL
+	TESTQ AX, AX
+	JNE spare
+	JMP ·stubPark(SB)
+spare:
+	JGT tag
+	XORQ AX, AX // clone failed: report no spare
+tag:
+	MOVQ $SPARE_TAG, R12
+	ORQ R12, AX
+	MOVQ AX, ARG_MSG(R14)
+	MOVQ $SYS_WRITE, AX
+	MOVQ ARG_CTL_FD(R14), DI
+	LEAQ ARG_MSG(R14), SI
+	MOVQ $8, DX
+	SYSCALL
 	MOVQ $SYS_CLOSE, AX
 	MOVQ ARG_CTL_FD(R14), DI
 	SYSCALL
