@@ -90,7 +90,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (s *Sentry, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.platform, err = platforms.New(cfg.Platform, platforms.Config{MemoryFD: s.mf.FD(), Logger: log})
+	s.platform, err = platforms.New(cfg.Platform, platforms.Config{MemoryFD: s.mf.FD(), MemoryFile: s.mf, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("starting the %q platform: %w", cfg.Platform, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/podvisor/podvisor/internal/sandbox/abi"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/memmap"
@@ -72,7 +73,8 @@ func allows(perms, at memmap.AccessType) bool {
 
 // ensureAS creates the platform address space if needed.
 //
-// Preconditions: mm.activeMu is held.
+// Preconditions: mm.mappingMu is held (for reading at least) and
+// mm.activeMu is held.
 func (mm *MemoryManager) ensureAS() error {
 	if mm.as != nil {
 		return nil
@@ -82,6 +84,29 @@ func (mm *MemoryManager) ensureAS() error {
 		return fmt.Errorf("creating a platform address space: %w", err)
 	}
 	mm.as = as
+	// Map what is already present (a forked child has every page of its
+	// parent; a new program its stack): the platform batches it, which
+	// saves a fault per page.
+	for _, v := range mm.vmas {
+		var pages []uint64
+		if uint64(len(mm.ptes)) < v.Length()/abi.PageSize {
+			for a := range mm.ptes {
+				if v.Contains(a) {
+					pages = append(pages, a)
+				}
+			}
+			sort.Slice(pages, func(i, j int) bool { return pages[i] < pages[j] })
+		} else {
+			for a := v.Start; a < v.End; a += abi.PageSize {
+				if _, ok := mm.ptes[a]; ok {
+					pages = append(pages, a)
+				}
+			}
+		}
+		if err := mm.mapPages(v, pages); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

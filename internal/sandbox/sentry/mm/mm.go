@@ -37,8 +37,7 @@ package mm
 
 import (
 	"context"
-	"fmt"
-	"sync"
+		"sync"
 	"sync/atomic"
 
 	"github.com/podvisor/podvisor/internal/sandbox/abi"
@@ -157,13 +156,17 @@ func (mm *MemoryManager) Layout() Layout {
 // use.
 func (mm *MemoryManager) AddressSpace() (platform.AddressSpace, error) {
 	mm.activeMu.Lock()
+	as := mm.as
+	mm.activeMu.Unlock()
+	if as != nil {
+		return as, nil
+	}
+	mm.mappingMu.RLock()
+	defer mm.mappingMu.RUnlock()
+	mm.activeMu.Lock()
 	defer mm.activeMu.Unlock()
-	if mm.as == nil {
-		as, err := mm.p.NewAddressSpace()
-		if err != nil {
-			return nil, fmt.Errorf("creating a platform address space: %w", err)
-		}
-		mm.as = as
+	if err := mm.ensureAS(); err != nil {
+		return nil, err
 	}
 	return mm.as, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/podvisor/podvisor/internal/sandbox/sentry/memmap"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/platform"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/platform/ptrace"
 )
@@ -15,6 +16,8 @@ import (
 type Config struct {
 	// MemoryFD is the host descriptor of the Sentry's memory file.
 	MemoryFD int
+	// MemoryFile allocates pages the platform needs for itself.
+	MemoryFile memmap.MemoryFile
 	// Logger receives platform lifecycle messages.
 	Logger *slog.Logger
 }
@@ -26,7 +29,7 @@ func Names() []string { return []string{"ptrace"} }
 func New(name string, cfg Config) (platform.Platform, error) {
 	switch name {
 	case "ptrace", "":
-		return ptrace.New(ptrace.Config{MemoryFD: cfg.MemoryFD, Logger: cfg.Logger})
+		return ptrace.New(ptrace.Config{MemoryFD: cfg.MemoryFD, MemoryFile: cfg.MemoryFile, Logger: cfg.Logger})
 	}
 	return nil, fmt.Errorf("unknown platform %q (known: %v)", name, Names())
 }

@@ -1,20 +1,33 @@
 package ptrace
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
 	"sync"
 
+	"github.com/podvisor/podvisor/internal/sandbox/abi"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/memmap"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/platform"
 	"golang.org/x/sys/unix"
 )
 
 // addressSpace is one stub process.
+//
+// MapFile only queues the mapping; queued operations run as one batch (the
+// stub's command page lists them) before any thread of the space next runs
+// application code, or at once with a Protect or Unmap, which are
+// synchronous. flushMu orders batches.
 type addressSpace struct {
 	p   *Platform
 	pid int32
+	// cmd is the command page (memory file), mapped at the stub's
+	// cmdPage once cmdMapped.
+	cmd memmap.FileRange
+
+	flushMu   sync.Mutex
+	cmdMapped bool // +checklocks:flushMu
 
 	mu   sync.Mutex
 	cond sync.Cond // on mu: the pool got a thread, or the space died
@@ -27,7 +40,19 @@ type addressSpace struct {
 	// (a context's thread).
 	bound map[int32]*stubThread // +checklocks:mu
 	dead  bool                  // +checklocks:mu
+	// pending are queued operations, in order.
+	pending []batchEntry // +checklocks:mu
 }
+
+// batchEntry is one command-page entry: a system call and its result.
+type batchEntry struct {
+	nr     uint64
+	args   [6]uint64
+	result uint64
+}
+
+// maxBatch is how many entries fit the command page.
+const maxBatch = abi.PageSize / 64
 
 var _ platform.AddressSpace = (*addressSpace)(nil)
 
@@ -146,37 +171,119 @@ func (as *addressSpace) do(f func(t *stubThread) error) error {
 	return err
 }
 
-// MapFile implements platform.AddressSpace.MapFile.
+// MapFile implements platform.AddressSpace.MapFile: the mapping is queued
+// and made before the space's threads next run.
 func (as *addressSpace) MapFile(addr uint64, fr memmap.FileRange, at memmap.AccessType, precommit bool) error {
 	flags := uint64(unix.MAP_SHARED | unix.MAP_FIXED)
 	if precommit {
 		flags |= unix.MAP_POPULATE
 	}
-	return as.do(func(t *stubThread) error {
-		_, err := as.p.syscall(t, as.p.stub.syscall, unix.SYS_MMAP, addr, fr.Length(), at.Prot(), flags, uint64(as.p.memFD), fr.Start)
-		return err
-	})
+	as.mu.Lock()
+	if as.dead {
+		as.mu.Unlock()
+		return platform.ErrContextDead
+	}
+	as.pending = append(as.pending, batchEntry{nr: unix.SYS_MMAP, args: [6]uint64{addr, fr.Length(), at.Prot(), flags, uint64(as.p.memFD), fr.Start}})
+	full := len(as.pending) >= maxBatch
+	as.mu.Unlock()
+	if full {
+		return as.do(as.flush)
+	}
+	return nil
 }
 
 // Protect implements platform.AddressSpace.Protect.
 func (as *addressSpace) Protect(addr, length uint64, at memmap.AccessType) error {
-	return as.do(func(t *stubThread) error {
-		_, err := as.p.syscall(t, as.p.stub.syscall, unix.SYS_MPROTECT, addr, length, at.Prot())
-		return err
-	})
+	as.mu.Lock()
+	as.pending = append(as.pending, batchEntry{nr: unix.SYS_MPROTECT, args: [6]uint64{addr, length, at.Prot()}})
+	as.mu.Unlock()
+	return as.do(as.flush)
 }
 
 // Unmap implements platform.AddressSpace.Unmap.
 func (as *addressSpace) Unmap(addr, length uint64) {
-	err := as.do(func(t *stubThread) error {
-		_, err := as.p.syscall(t, as.p.stub.syscall, unix.SYS_MUNMAP, addr, length)
-		return err
-	})
+	as.mu.Lock()
+	as.pending = append(as.pending, batchEntry{nr: unix.SYS_MUNMAP, args: [6]uint64{addr, length}})
+	as.mu.Unlock()
+	err := as.do(as.flush)
 	if err != nil && !errors.Is(err, platform.ErrContextDead) {
 		// A stub that cannot unmap may keep stale pages: kill it.
 		as.p.log.Warn("unmapping in a stub failed; killing it", "stub", as.pid, "err", err)
 		as.Release()
 	}
+}
+
+// hasPending reports whether operations are queued.
+func (as *addressSpace) hasPending() bool {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return len(as.pending) > 0
+}
+
+// flush runs the queued operations in t, a thread of the space the
+// caller traces.
+func (as *addressSpace) flush(t *stubThread) error {
+	as.flushMu.Lock()
+	defer as.flushMu.Unlock()
+	for {
+		as.mu.Lock()
+		batch := as.pending
+		if len(batch) > maxBatch {
+			batch = batch[:maxBatch]
+		}
+		as.pending = as.pending[len(batch):]
+		if len(as.pending) == 0 {
+			as.pending = nil
+		}
+		as.mu.Unlock()
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := as.runBatch(t, batch); err != nil {
+			return err
+		}
+	}
+}
+
+// runBatch runs one batch: a single call directly, more through the
+// command page.
+//
+// Preconditions: as.flushMu is held.
+func (as *addressSpace) runBatch(t *stubThread, batch []batchEntry) error {
+	p := as.p
+	if len(batch) == 1 {
+		e := batch[0]
+		_, err := p.syscall(t, p.stub.syscall, uintptr(e.nr), e.args[:]...)
+		return err
+	}
+	if !as.cmdMapped {
+		if _, err := p.syscall(t, p.stub.syscall, unix.SYS_MMAP, p.stub.cmdPage(), abi.PageSize,
+			unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED, uint64(p.memFD), as.cmd.Start); err != nil {
+			return fmt.Errorf("mapping the command page: %w", err)
+		}
+		as.cmdMapped = true
+	}
+	page := p.mf.Bytes(as.cmd)
+	for i, e := range batch {
+		putEntry(page[i*64:], &e)
+	}
+	if err := p.runCommandPage(t, len(batch)); err != nil {
+		return err
+	}
+	for i := range batch {
+		if r := int64(binary.LittleEndian.Uint64(page[i*64+56:])); r < 0 && r > -4096 {
+			return fmt.Errorf("batched %s: %w", abi.SyscallName(uintptr(batch[i].nr)), abi.Errno(-r))
+		}
+	}
+	return nil
+}
+
+func putEntry(b []byte, e *batchEntry) {
+	binary.LittleEndian.PutUint64(b[0:], e.nr)
+	for i, a := range e.args {
+		binary.LittleEndian.PutUint64(b[8+8*i:], a)
+	}
+	binary.LittleEndian.PutUint64(b[56:], 0)
 }
 
 // Release implements platform.AddressSpace.Release. The stub process is
@@ -189,7 +296,11 @@ func (as *addressSpace) Release() {
 		return
 	}
 	as.dead = true
+	as.pending = nil
 	as.cond.Broadcast()
 	as.mu.Unlock()
 	unix.Kill(int(as.pid), unix.SIGKILL)
+	// A killed process runs no more application or stub instructions, so
+	// its command page can go back to the memory file.
+	as.p.mf.DecRef(as.cmd)
 }

@@ -100,6 +100,11 @@ func (c *context) Switch(pas platform.AddressSpace, regs *abi.PtraceRegs, trap *
 	if c.interrupt.Swap(false) {
 		return platform.EventInterrupt, nil
 	}
+	if as.hasPending() {
+		if err := as.flush(t); err != nil {
+			return 0, c.died(fmt.Errorf("updating the mappings of %v: %w", t, err))
+		}
+	}
 	init := &c.p.initRegs
 	regs.Cs, regs.Ss = init.Cs, init.Ss
 	regs.Ds, regs.Es, regs.Fs, regs.Gs = 0, 0, 0, 0

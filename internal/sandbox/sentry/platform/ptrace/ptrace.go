@@ -28,6 +28,7 @@ import (
 	"sync"
 
 	"github.com/podvisor/podvisor/internal/sandbox/abi"
+	"github.com/podvisor/podvisor/internal/sandbox/sentry/memmap"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/platform"
 	"golang.org/x/sys/unix"
 )
@@ -36,6 +37,8 @@ import (
 type Config struct {
 	// MemoryFD is the Sentry's memory file; stubs map ranges of it.
 	MemoryFD int
+	// MemoryFile allocates each stub's command page.
+	MemoryFile memmap.MemoryFile
 	// Logger receives lifecycle messages.
 	Logger *slog.Logger
 }
@@ -44,6 +47,7 @@ type Config struct {
 type Platform struct {
 	log       *slog.Logger
 	memFD     int
+	mf        memmap.MemoryFile
 	sentryPID int
 	stub      *stubLayout
 	master    *master
@@ -73,7 +77,11 @@ func New(cfg Config) (*Platform, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Platform{log: log, memFD: cfg.MemoryFD, sentryPID: unix.Getpid(), stub: l, master: m}
+	if cfg.MemoryFile == nil {
+		m.close()
+		return nil, fmt.Errorf("ptrace platform: no memory file")
+	}
+	p := &Platform{log: log, memFD: cfg.MemoryFD, mf: cfg.MemoryFile, sentryPID: unix.Getpid(), stub: l, master: m}
 	if err := p.probe(); err != nil {
 		m.close()
 		return nil, fmt.Errorf("starting a stub process: %w", err)
@@ -134,7 +142,7 @@ func (p *Platform) Name() string { return "ptrace" }
 func (p *Platform) MinUserAddress() uint64 { return 0x10000 }
 
 // MaxUserAddress implements platform.Platform.MaxUserAddress.
-func (p *Platform) MaxUserAddress() uint64 { return p.stub.start }
+func (p *Platform) MaxUserAddress() uint64 { return p.stub.cmdPage() }
 
 // FPStateSize implements platform.Platform.FPStateSize.
 func (p *Platform) FPStateSize() int { return p.fpSize }
@@ -145,11 +153,16 @@ func (p *Platform) NewAddressSpace() (platform.AddressSpace, error) {
 	if err != nil {
 		return nil, err
 	}
+	cmd, err := p.mf.Allocate(abi.PageSize)
+	if err != nil {
+		unix.Kill(int(pid), unix.SIGKILL)
+		return nil, fmt.Errorf("allocating a command page: %w", err)
+	}
 	pool := []int32{pid}
 	if spare > 0 {
 		pool = []int32{spare, pid}
 	}
-	as := &addressSpace{p: p, pid: pid, pool: pool, bound: make(map[int32]*stubThread)}
+	as := &addressSpace{p: p, pid: pid, cmd: cmd, pool: pool, bound: make(map[int32]*stubThread)}
 	as.cond.L = &as.mu
 	return as, nil
 }

@@ -46,11 +46,31 @@ func TestStubArgsLayout(t *testing.T) {
 	}
 }
 
-// memFile is a tiny memory file for tests.
+// memFile is a tiny memory file for tests: tests use its low pages by
+// hand; Allocate hands out pages from the upper half.
 type memFile struct {
 	fd   int
 	data []byte
+	mu   sync.Mutex
+	next uint64
 }
+
+func (m *memFile) Allocate(length uint64) (memmap.FileRange, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.next == 0 {
+		m.next = uint64(len(m.data) / 2)
+	}
+	if m.next+length > uint64(len(m.data)) {
+		return memmap.FileRange{}, abi.ENOMEM
+	}
+	fr := memmap.FileRange{Start: m.next, End: m.next + length}
+	m.next += length
+	return fr, nil
+}
+func (m *memFile) IncRef(memmap.FileRange)            {}
+func (m *memFile) DecRef(memmap.FileRange)            {}
+func (m *memFile) Bytes(fr memmap.FileRange) []byte { return m.data[fr.Start:fr.End] }
 
 func newMemFile(t *testing.T, size int) *memFile {
 	t.Helper()
@@ -74,7 +94,7 @@ func newMemFile(t *testing.T, size int) *memFile {
 
 func newPlatform(t *testing.T, mf *memFile) *Platform {
 	t.Helper()
-	p, err := New(Config{MemoryFD: mf.fd})
+	p, err := New(Config{MemoryFD: mf.fd, MemoryFile: mf})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -330,7 +350,7 @@ func BenchmarkSyscallRoundTrip(b *testing.B) {
 	data, _ := unix.Mmap(fd, 0, 1<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	defer unix.Munmap(data)
 	copy(data, []byte{0xb8, 0x27, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xeb, 0xf7})
-	p, err := New(Config{MemoryFD: fd})
+	p, err := New(Config{MemoryFD: fd, MemoryFile: &memFile{fd: fd, data: data}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -370,6 +390,10 @@ func TestStubIsolation(t *testing.T) {
 	defer as.Release()
 	if err := as.MapFile(codeAddr, memmap.FileRange{Start: 0, End: abi.PageSize}, memmap.Read, false); err != nil {
 		t.Fatalf("MapFile: %v", err)
+	}
+	// MapFile queues; make it happen now.
+	if err := as.do(as.flush); err != nil {
+		t.Fatalf("flush: %v", err)
 	}
 	maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", as.pid))
 	if err != nil {
@@ -454,4 +478,50 @@ func TestStubKilled(t *testing.T) {
 		t.Fatalf("NewAddressSpace after a stub died: %v", err)
 	}
 	as2.Release()
+}
+
+// TestBatchedMappings queues many mappings (one batch through the command
+// page) and checks the application sees them all.
+func TestBatchedMappings(t *testing.T) {
+	mf := newMemFile(t, 4<<20)
+	p := newPlatform(t, mf)
+	// Sum the first word of pages 1..n, then exit_group(sum):
+	//   xor edi,edi; mov rsi,0x500000; mov ecx,n
+	// l: add rdi,[rsi]; add rsi,0x1000; loop l; mov eax,231; syscall
+	const n = 40
+	prog := []byte{0x31, 0xff, 0x48, 0xc7, 0xc6, 0x00, 0x00, 0x50, 0x00, 0xb9, n, 0, 0, 0,
+		0x48, 0x03, 0x3e, 0x48, 0x81, 0xc6, 0x00, 0x10, 0x00, 0x00, 0xe2, 0xf4,
+		0xb8, 0xe7, 0x00, 0x00, 0x00, 0x0f, 0x05}
+	copy(mf.data, prog)
+	as, err := p.NewAddressSpace()
+	if err != nil {
+		t.Fatalf("NewAddressSpace: %v", err)
+	}
+	defer as.Release()
+	if err := as.MapFile(codeAddr, memmap.FileRange{Start: 0, End: abi.PageSize}, memmap.Read|memmap.Execute, false); err != nil {
+		t.Fatalf("MapFile: %v", err)
+	}
+	for i := 0; i < n; i++ {
+		// Map page i+1 of the file at 0x500000 + i pages, in reverse
+		// order so no two can merge; the word there is i+1.
+		off := uint64(i+1) * abi.PageSize
+		mf.data[off] = byte(i + 1)
+		if err := as.MapFile(0x500000+uint64(i)*abi.PageSize, memmap.FileRange{Start: off, End: off + abi.PageSize}, memmap.Read, false); err != nil {
+			t.Fatalf("MapFile %d: %v", i, err)
+		}
+	}
+	runLocked(func() {
+		c := p.NewContext()
+		defer c.Release()
+		regs := abi.PtraceRegs{Rip: codeAddr, Eflags: 0x202}
+		var trap platform.Trap
+		ev, err := c.Switch(as, &regs, &trap)
+		if err != nil || ev != platform.EventSyscall || regs.Rax != abi.SYS_EXIT_GROUP {
+			t.Errorf("Switch = %v, %v (rax %d); want exit_group", ev, err, regs.Rax)
+			return
+		}
+		if want := uint64(n * (n + 1) / 2); regs.Rdi != want {
+			t.Errorf("sum of mapped pages = %d, want %d", regs.Rdi, want)
+		}
+	})
 }

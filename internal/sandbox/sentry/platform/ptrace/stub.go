@@ -12,11 +12,12 @@ import (
 func stubMaster()
 func stubSyscall()
 func stubClone()
+func stubBatch()
 func stubPark()
 func stubEnd()
 
 // stubSymbols returns the ABI0 addresses of the stub symbols.
-func stubSymbols() (master, syscall, clone, park, end uintptr)
+func stubSymbols() (master, syscall, clone, batch, park, end uintptr)
 
 // rawForkMaster forks the Sentry into the master stub; see stub_amd64.s.
 func rawForkMaster(entry, stack, args uintptr) (pid uintptr, errno uintptr)
@@ -50,18 +51,23 @@ type stubArgs struct {
 
 // stubLayout is where the stub lives: two pages at the top of the user
 // address space, code then data, at the same address in the Sentry and in
-// every stub process.
+// every stub process. The page below them is each stub's command page
+// (batches of injected calls), a memory-file page of its own.
 type stubLayout struct {
 	start   uint64 // first byte of the code page; the application's limit
 	end     uint64 // one past the data page
 	master  uint64 // entry of the master stub
 	syscall uint64 // injected system calls
 	clone   uint64 // injected clone of a stub thread
+	batch   uint64 // batch of injected calls from the command page
 	park    uint64 // park loop
 	parkEnd uint64 // one past the park loop
 }
 
 func (l *stubLayout) dataPage() uint64 { return l.start + abi.PageSize }
+
+// cmdPage is where each stub maps its command page.
+func (l *stubLayout) cmdPage() uint64 { return l.start - abi.PageSize }
 
 // inPark reports whether rip is in the park loop.
 func (l *stubLayout) inPark(rip uint64) bool { return rip >= l.park && rip <= l.parkEnd }
@@ -69,10 +75,10 @@ func (l *stubLayout) inPark(rip uint64) bool { return rip >= l.park && rip <= l.
 // installStub copies the stub code to the highest free pair of pages below
 // TaskSize in the Sentry and returns its layout.
 func installStub() (*stubLayout, error) {
-	master, sys, clone, park, end := stubSymbols()
-	if !(master < sys && sys < clone && clone < park && park < end && end-master < abi.PageSize) {
-		return nil, fmt.Errorf("stub symbols are not laid out together: master %#x syscall %#x clone %#x park %#x end %#x",
-			master, sys, clone, park, end)
+	master, sys, clone, batch, park, end := stubSymbols()
+	if !(master < sys && sys < clone && clone < batch && batch < park && park < end && end-master < abi.PageSize) {
+		return nil, fmt.Errorf("stub symbols are not laid out together: master %#x syscall %#x clone %#x batch %#x park %#x end %#x",
+			master, sys, clone, batch, park, end)
 	}
 	code := stubBytes(master, end-master)
 	const size = 2 * abi.PageSize
@@ -99,6 +105,7 @@ func installStub() (*stubLayout, error) {
 			master:  off(master),
 			syscall: off(sys),
 			clone:   off(clone),
+			batch:   off(batch),
 			park:    off(park),
 			parkEnd: off(end),
 		}, nil

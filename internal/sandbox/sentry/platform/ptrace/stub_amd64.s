@@ -259,6 +259,29 @@ TEXT ·stubClone(SB),NOSPLIT|NOFRAME,$0
 cloned:
 	BYTE $0xcc // INT3
 
+// stubBatch runs a batch of system calls the Sentry wrote into the
+// address space's command page: R12 points at the first 64-byte entry
+// (number, six arguments, result slot), RBX is the count. Each result is
+// stored in its entry; the thread then stops on the breakpoint.
+TEXT ·stubBatch(SB),NOSPLIT|NOFRAME,$0
+batchloop:
+	TESTQ BX, BX
+	JEQ batchdone
+	MOVQ 0(R12), AX
+	MOVQ 8(R12), DI
+	MOVQ 16(R12), SI
+	MOVQ 24(R12), DX
+	MOVQ 32(R12), R10
+	MOVQ 40(R12), R8
+	MOVQ 48(R12), R9
+	SYSCALL
+	MOVQ AX, 56(R12)
+	ADDQ $64, R12
+	DECQ BX
+	JMP batchloop
+batchdone:
+	BYTE $0xcc // INT3
+
 // stubPark is where untraced stub threads wait to be seized: pause(2) in a
 // loop. A thread is seized with PTRACE_SEIZE + PTRACE_INTERRUPT and given
 // new registers, and returned here by the Sentry before it detaches.
@@ -273,19 +296,21 @@ TEXT ·stubEnd(SB),NOSPLIT|NOFRAME,$0
 	BYTE $0xcc
 	BYTE $0xcc
 
-// func stubSymbols() (master, syscall, clone, park, end uintptr)
+// func stubSymbols() (master, syscall, clone, batch, park, end uintptr)
 // returns the ABI0 addresses of the stub symbols in the Sentry's text.
-TEXT ·stubSymbols(SB),NOSPLIT,$0-40
+TEXT ·stubSymbols(SB),NOSPLIT,$0-48
 	MOVQ $·stubMaster(SB), AX
 	MOVQ AX, master+0(FP)
 	MOVQ $·stubSyscall(SB), AX
 	MOVQ AX, syscall+8(FP)
 	MOVQ $·stubClone(SB), AX
 	MOVQ AX, clone+16(FP)
+	MOVQ $·stubBatch(SB), AX
+	MOVQ AX, batch+24(FP)
 	MOVQ $·stubPark(SB), AX
-	MOVQ AX, park+24(FP)
+	MOVQ AX, park+32(FP)
 	MOVQ $·stubEnd(SB), AX
-	MOVQ AX, end+32(FP)
+	MOVQ AX, end+40(FP)
 	RET
 
 // func rawForkMaster(entry, stack, args uintptr) (pid uintptr, errno uintptr)

@@ -163,6 +163,31 @@ func (p *Platform) syscall(t *stubThread, site uint64, nr uintptr, args ...uint6
 	}
 }
 
+// runCommandPage runs the first n entries of the command page in the
+// traced, stopped thread t.
+func (p *Platform) runCommandPage(t *stubThread, n int) error {
+	regs := p.initRegs
+	regs.Rip = p.stub.batch
+	regs.R12 = p.stub.cmdPage()
+	regs.Rbx = uint64(n)
+	regs.OrigRax = ^uint64(0)
+	if err := setRegs(t.tid, &regs); err != nil {
+		return fmt.Errorf("setting registers of %v: %w", t, err)
+	}
+	for {
+		if err := ptrace(unix.PTRACE_CONT, t.tid, 0, 0); err != nil {
+			return fmt.Errorf("continuing %v: %w", t, err)
+		}
+		ws, err := t.wait()
+		if err != nil {
+			return err
+		}
+		if ws.Stopped() && ws.StopSignal() == unix.SIGTRAP && ws.TrapCause() == 0 {
+			return nil
+		}
+	}
+}
+
 // newThread makes a new, parked thread in t's stub process and returns it.
 func (p *Platform) newThread(t *stubThread) (*stubThread, error) {
 	tid, err := p.syscall(t, p.stub.clone, unix.SYS_CLONE, stubThreadCloneFlags, 0, 0, 0, 0)
