@@ -37,7 +37,7 @@ package mm
 
 import (
 	"context"
-		"sync"
+	"sync"
 	"sync/atomic"
 
 	"github.com/podvisor/podvisor/internal/sandbox/abi"

@@ -68,8 +68,8 @@ func (m *memFile) Allocate(length uint64) (memmap.FileRange, error) {
 	m.next += length
 	return fr, nil
 }
-func (m *memFile) IncRef(memmap.FileRange)            {}
-func (m *memFile) DecRef(memmap.FileRange)            {}
+func (m *memFile) IncRef(memmap.FileRange)          {}
+func (m *memFile) DecRef(memmap.FileRange)          {}
 func (m *memFile) Bytes(fr memmap.FileRange) []byte { return m.data[fr.Start:fr.End] }
 
 func newMemFile(t *testing.T, size int) *memFile {
