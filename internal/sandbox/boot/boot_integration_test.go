@@ -316,3 +316,68 @@ func TestDifferentialScripts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { differential(t, dir, []string{"/bin/sh", "-c", tc.script}) })
 	}
 }
+
+// TestFuzzSyscalls runs random system calls with garbage arguments in the
+// sandbox: the Sentry must survive all of them and keep running programs.
+func TestFuzzSyscalls(t *testing.T) {
+	s := sandbox(t)
+	r := run(t, s, []string{"/bin/fuzz", "30"})
+	if r.stdout != "fuzz done: 30 rounds\n" || r.status.ShellExitCode() != 0 {
+		t.Fatalf("fuzzer: stdout %q stderr %q status %#x", r.stdout, r.stderr, r.status)
+	}
+	if r := run(t, s, []string{"/bin/echo", "still alive"}); r.stdout != "still alive\n" {
+		t.Errorf("after fuzzing: %q %q", r.stdout, r.stderr)
+	}
+}
+
+// TestEscapes tries to reach the host from inside: signals to host
+// processes and PID 1, sockets, ptrace, path tricks, mounts.
+func TestEscapes(t *testing.T) {
+	dir := rootDir(t)
+	// A host process the sandbox must not be able to signal, and a host
+	// file it must not see.
+	host := exec.Command("sleep", "60")
+	if err := host.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer host.Process.Kill()
+	if err := os.WriteFile(filepath.Join(filepath.Dir(dir), "hostname"), []byte("HOST SECRET\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hostMounts, _ := os.ReadFile("/proc/self/mountinfo")
+	s := sandboxOn(t, dir)
+	r := run(t, s, []string{"/bin/escape", fmt.Sprint(host.Process.Pid)})
+	t.Logf("escape output:\n%s%s", r.stdout, r.stderr)
+	for _, want := range []string{
+		"kill(1, SIGKILL)                                   0 -",
+		fmt.Sprintf("kill(hostpid, SIGKILL)                             -1 ESRCH"),
+		"socket(AF_PACKET, SOCK_RAW, 0)                     -1 EAFNOSUPPORT",
+		"socket(AF_INET, SOCK_RAW, 255)                     -1 EAFNOSUPPORT",
+		"ptrace(PTRACE_ATTACH, 1, 0, 0)                     -1 EPERM",
+		"via ..: sandbox",
+		"via relative symlink: sandbox",
+		"via /proc/self/root: sandbox",
+		"after chroot, escape by ..: -1 ENOENT",
+		"done",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("escape output lacks %q", want)
+		}
+	}
+	if strings.Contains(r.stdout, "HOST SECRET") {
+		t.Errorf("the sandbox read a host file:\n%s", r.stdout)
+	}
+	// The host process is alive, and the host's mounts are unchanged.
+	if err := host.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("host process gone: %v", err)
+	}
+	if now, _ := os.ReadFile("/proc/self/mountinfo"); !bytes.Equal(now, hostMounts) {
+		t.Errorf("host mounts changed:\nbefore:\n%s\nafter:\n%s", hostMounts, now)
+	}
+	// PID 1 of the sandbox (the escape program itself was PID 1 and
+	// survived its own SIGKILL, since PID 1 ignores signals it does not
+	// handle): the sandbox keeps working.
+	if r := run(t, s, []string{"/bin/echo", "ok"}); r.stdout != "ok\n" {
+		t.Errorf("sandbox after escapes: %q %q", r.stdout, r.stderr)
+	}
+}
