@@ -48,6 +48,7 @@ func rootDir(t *testing.T) string {
 var (
 	buildOnce sync.Once
 	built     []string
+	builtDir  string
 	buildErr  error
 )
 
@@ -60,6 +61,7 @@ func cPrograms(t *testing.T) []string {
 			buildErr = err
 			return
 		}
+		builtDir = out
 		srcs, _ := filepath.Glob("testdata/*.c")
 		for _, src := range srcs {
 			bin := filepath.Join(out, strings.TrimSuffix(filepath.Base(src), ".c"))
