@@ -77,7 +77,11 @@ func (m *master) keep(l *stubLayout, memFD, childCtl int, started chan<- error) 
 	a.lowLen = l.start
 	a.highStart = l.end
 	a.highLen = abi.TaskSize - l.end
-	prog := buildStubFilter(stubRules(memFD, childCtl))
+	prog, err := stubFilter(memFD, childCtl).Assemble()
+	if err != nil {
+		started <- fmt.Errorf("assembling the stub filter: %w", err)
+		return
+	}
 	if len(prog) > maxStubFilter {
 		started <- fmt.Errorf("stub filter has %d instructions, more than %d", len(prog), maxStubFilter)
 		return

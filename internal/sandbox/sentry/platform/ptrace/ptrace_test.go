@@ -334,7 +334,10 @@ func TestFPState(t *testing.T) {
 }
 
 func TestStubFilterIsSmall(t *testing.T) {
-	prog := buildStubFilter(stubRules(5, 7))
+	prog, err := stubFilter(5, 7).Assemble()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(prog) > maxStubFilter {
 		t.Errorf("filter has %d instructions, limit %d", len(prog), maxStubFilter)
 	}
