@@ -7,7 +7,10 @@
 //
 // Free space is tracked as a sorted list of free page ranges, coalesced on
 // free and allocated first-fit, below a high-water mark that grows the used
-// part of the file.
+// part of the file. Freed pages are punched out in batches (once
+// punchBatch bytes are waiting, sorted and coalesced), since file systems
+// free a file's pages one at a time and a system call per page would
+// dominate; until then they are neither allocatable nor returned.
 //
 // boot creates the MemoryFile; mm, the platform (through its descriptor)
 // and file systems (through memmap.MemoryFile) use it. It imports abi and
@@ -48,7 +51,14 @@ type MemoryFile struct {
 	refs [][]uint32 // +checklocks:mu
 	// used counts allocated pages.
 	used uint64 // +checklocks:mu
+	// unpunched holds freed page ranges awaiting a hole punch, and
+	// unpunchedPages their size.
+	unpunched      []pageRange // +checklocks:mu
+	unpunchedPages uint64      // +checklocks:mu
 }
+
+// punchBatch is how many freed pages wait before they are punched.
+const punchBatch = (8 << 20) / abi.PageSize
 
 var _ memmap.MemoryFile = (*MemoryFile)(nil)
 
@@ -91,7 +101,8 @@ func (f *MemoryFile) Close() error {
 	return unix.Close(f.fd)
 }
 
-// UsedBytes returns the bytes currently allocated.
+// UsedBytes returns the bytes currently allocated (freed pages awaiting a
+// hole punch are not counted).
 func (f *MemoryFile) UsedBytes() uint64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -114,6 +125,10 @@ func (f *MemoryFile) Allocate(length uint64) (memmap.FileRange, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	start, ok := f.takeFree(n)
+	if !ok && f.hwm+n > f.pages && f.unpunchedPages > 0 {
+		f.punchLocked()
+		start, ok = f.takeFree(n)
+	}
 	if !ok {
 		if f.hwm+n > f.pages || f.hwm+n < f.hwm {
 			return memmap.FileRange{}, abi.ENOMEM
@@ -202,13 +217,56 @@ func (f *MemoryFile) RefCount(off uint64) uint32 {
 	return *f.ref(p)
 }
 
-// release frees pages [start, end), returning their memory to the host.
+// release frees pages [start, end): they are queued and returned to the
+// host with the next batch.
 //
 // Preconditions: f.mu is held; the pages' counts are zero.
 func (f *MemoryFile) release(start, end uint64) {
-	unix.Fallocate(f.fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE,
-		int64(start*abi.PageSize), int64((end-start)*abi.PageSize))
 	f.used -= end - start
+	if n := len(f.unpunched); n > 0 && f.unpunched[n-1].end == start {
+		f.unpunched[n-1].end = end
+	} else {
+		f.unpunched = append(f.unpunched, pageRange{start, end})
+	}
+	f.unpunchedPages += end - start
+	if f.unpunchedPages >= punchBatch {
+		f.punchLocked()
+	}
+}
+
+// Flush returns every freed page to the host now.
+func (f *MemoryFile) Flush() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.punchLocked()
+}
+
+// punchLocked punches the queued ranges (sorted and coalesced) and makes
+// them allocatable.
+//
+// Preconditions: f.mu is held.
+func (f *MemoryFile) punchLocked() {
+	rs := f.unpunched
+	f.unpunched, f.unpunchedPages = nil, 0
+	sort.Slice(rs, func(i, j int) bool { return rs[i].start < rs[j].start })
+	for i := 0; i < len(rs); {
+		r := rs[i]
+		j := i + 1
+		for j < len(rs) && rs[j].start == r.end {
+			r.end = rs[j].end
+			j++
+		}
+		unix.Fallocate(f.fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE,
+			int64(r.start*abi.PageSize), int64((r.end-r.start)*abi.PageSize))
+		f.addFreeLocked(r.start, r.end)
+		i = j
+	}
+}
+
+// addFreeLocked adds [start, end) to the free list, coalescing.
+//
+// Preconditions: f.mu is held.
+func (f *MemoryFile) addFreeLocked(start, end uint64) {
 	i := sort.Search(len(f.free), func(i int) bool { return f.free[i].start >= end })
 	// Coalesce with the range before (ending at start) and after
 	// (starting at end).

@@ -31,6 +31,7 @@ func TestAllocateFreeReuse(t *testing.T) {
 	}
 	copy(f.Bytes(a), "dirty")
 	f.DecRef(a)
+	f.Flush()
 	if got := f.UsedBytes(); got != page {
 		t.Errorf("UsedBytes = %d, want %d", got, page)
 	}
@@ -48,6 +49,7 @@ func TestAllocateFreeReuse(t *testing.T) {
 	}
 	f.DecRef(c)
 	f.DecRef(b)
+	f.Flush()
 	if f.UsedBytes() != 0 || f.hwm != 0 || len(f.free) != 0 {
 		t.Errorf("after freeing all: used %d hwm %d free %v; want all zero", f.UsedBytes(), f.hwm, f.free)
 	}
@@ -63,6 +65,7 @@ func TestCoalesce(t *testing.T) {
 	f.DecRef(rs[1])
 	f.DecRef(rs[3])
 	f.DecRef(rs[2])
+	f.Flush()
 	if len(f.free) != 1 || f.free[0] != (pageRange{1, 4}) {
 		t.Errorf("free = %v, want [{1 4}]", f.free)
 	}
@@ -82,5 +85,29 @@ func TestLimits(t *testing.T) {
 	}
 	if _, err := f.Allocate(2 << 30); err != abi.ENOMEM {
 		t.Errorf("Allocate(2 GiB of 1) = %v, want ENOMEM", err)
+	}
+}
+
+func TestPunchBatches(t *testing.T) {
+	f := newFile(t)
+	var rs []memmap.FileRange
+	for i := 0; i < punchBatch+10; i++ {
+		r, _ := f.Allocate(page)
+		copy(f.Bytes(r), "x")
+		rs = append(rs, r)
+	}
+	// Free in reverse, one page at a time, as file systems do.
+	for i := len(rs) - 1; i >= 10; i-- {
+		f.DecRef(rs[i])
+	}
+	if len(f.unpunched) != 0 || len(f.free) != 0 {
+		t.Fatalf("after a batch: %d unpunched ranges, free %v; want the batch punched and given back", len(f.unpunched), f.free)
+	}
+	if f.hwm != 10 {
+		t.Errorf("high-water mark %d, want 10", f.hwm)
+	}
+	r, _ := f.Allocate(page)
+	if string(f.Bytes(r)[:1]) != "\x00" {
+		t.Errorf("reused page not zero")
 	}
 }
