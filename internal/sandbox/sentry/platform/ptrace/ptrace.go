@@ -69,6 +69,9 @@ func New(cfg Config) (*Platform, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if err := quietChildStops(); err != nil {
+		return nil, fmt.Errorf("setting SA_NOCLDSTOP on SIGCHLD: %w", err)
+	}
 	l, err := installStub()
 	if err != nil {
 		return nil, err
