@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/podvisor/podvisor/internal/bench/report"
+	"github.com/podvisor/podvisor/internal/bench/visor"
 )
 
 // suite is one benchmark topic. Run returns its tables or an error that
@@ -22,7 +23,9 @@ type suite struct {
 
 // suites lists every benchmark topic, in the order they are printed.
 func suites() []suite {
-	return []suite{}
+	return []suite{
+		{name: "visor", run: visor.Run},
+	}
 }
 
 func main() {
