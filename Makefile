@@ -18,7 +18,7 @@ all: build
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/podvisor ./cmd/podvisor
-	$(GO) build -o $(BIN)/visor ./cmd/visor
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/visor ./cmd/visor
 
 vet:
 	@test -z "$$(gofmt -l cmd internal)" || { echo "not gofmt-ed:"; gofmt -l cmd internal; exit 1; }
@@ -40,7 +40,10 @@ test: vet build
 bench: build
 	$(GO) run ./cmd/bench
 
+# The busybox image is built from the host's busybox-static into the local
+# agent's image store, so a first pod runs with no registry.
 run: build
+	$(BIN)/podvisor images build-busybox --data-dir $(DATA_DIR)/agent
 	$(BIN)/podvisor server --data-dir $(DATA_DIR)
 
 clean:

@@ -10,7 +10,10 @@ import (
 	"os"
 	"strings"
 
+	"github.com/podvisor/podvisor/internal/bench/auth"
+	"github.com/podvisor/podvisor/internal/bench/node"
 	"github.com/podvisor/podvisor/internal/bench/report"
+	"github.com/podvisor/podvisor/internal/bench/schema"
 	"github.com/podvisor/podvisor/internal/bench/visor"
 )
 
@@ -24,6 +27,9 @@ type suite struct {
 // suites lists every benchmark topic, in the order they are printed.
 func suites() []suite {
 	return []suite{
+		{name: "auth", run: auth.Run},
+		{name: "schema", run: schema.Run},
+		{name: "node", run: node.Run},
 		{name: "visor", run: visor.Run},
 	}
 }

@@ -17,6 +17,10 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "kubectl" {
 		os.Exit(runKubectl(os.Args[2:]))
 	}
+	// The per-container shim is started once per container: skip cobra.
+	if len(os.Args) > 1 && os.Args[1] == shimCommand {
+		os.Exit(runShim(os.Args[2:]))
+	}
 	root := newRootCommand()
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "podvisor:", err)
@@ -37,6 +41,19 @@ func newRootCommand() *cobra.Command {
 		DisableFlagParsing: true,
 		RunE: func(_ *cobra.Command, args []string) error {
 			os.Exit(runKubectl(args))
+			return nil
+		},
+	})
+	root.AddCommand(newImagesCommand())
+	root.AddCommand(&cobra.Command{
+		Use:    shimCommand,
+		Short:  "Per-container monitor started by the agent (internal)",
+		Hidden: true,
+		// Dispatched in main before cobra; listed here so that help and
+		// unknown-command errors know it.
+		DisableFlagParsing: true,
+		RunE: func(_ *cobra.Command, args []string) error {
+			os.Exit(runShim(args))
 			return nil
 		},
 	})

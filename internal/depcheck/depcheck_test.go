@@ -82,7 +82,7 @@ func sentryLayer(path string) int {
 // orchestrator packages: the control plane and node agent.
 var orchestrator = []string{
 	"internal/server", "internal/agent", "internal/storage", "internal/apiserver",
-	"internal/registry", "internal/validation", "internal/scheduler",
+	"internal/registry", "internal/validation", "internal/defaults", "internal/scheduler",
 	"internal/controller", "internal/kubelet", "internal/runtime", "internal/proxy",
 	"internal/dns",
 }
@@ -111,6 +111,9 @@ var rules = []rule{
 	func(a, b string) string {
 		if under(a, "internal/validation") && (under(b, "internal/registry") || under(b, "internal/apiserver") || under(b, "internal/storage")) {
 			return "validation is pure: it imports no registry, apiserver or storage"
+		}
+		if under(a, "internal/defaults") && (under(b, "internal/registry") || under(b, "internal/apiserver") || under(b, "internal/storage") || under(b, "internal/validation")) {
+			return "defaults is pure: it imports no registry, apiserver, storage or validation"
 		}
 		if under(a, "internal/registry") && under(b, "internal/apiserver") {
 			return "imports run apiserver -> registry, never back"
@@ -149,6 +152,23 @@ var rules = []rule{
 		return ""
 	},
 	func(a, b string) string {
+		// The host side of visor (CLI plumbing) stays out of the sandbox
+		// processes, and their shared contracts stay leaves.
+		hostSide := under(b, "internal/sandbox/container") || under(b, "internal/sandbox/cgroup") || under(b, "internal/sandbox/console")
+		if hostSide && (under(a, "internal/sandbox/boot") || under(a, "internal/sandbox/gofer") || under(a, "internal/sandbox/sentry") ||
+			under(a, "internal/sandbox/control") || under(a, "internal/sandbox/bootconfig") || under(a, "internal/sandbox/isolate")) {
+			return "the Sentry, the gofer and their contracts (bootconfig, control, isolate) never import the host side (container, cgroup, console)"
+		}
+		if under(a, "internal/sandbox/bootconfig") && !under(b, "internal/sandbox/bootconfig") {
+			return "bootconfig is a leaf: plain data shared by the host side, boot and the gofer"
+		}
+		if (under(a, "internal/sandbox/control") || under(a, "internal/sandbox/isolate")) &&
+			!under(b, "internal/sandbox/bootconfig") && !under(b, a) {
+			return "control and isolate import only bootconfig"
+		}
+		return ""
+	},
+	func(a, b string) string {
 		if strings.HasPrefix(b, "cmd/") {
 			return "nothing imports cmd/"
 		}
@@ -157,6 +177,33 @@ var rules = []rule{
 		}
 		if under(b, "internal/agent") && !strings.HasPrefix(a, "cmd/") && !under(a, "internal/agent") && !under(a, "internal/server") && !under(a, "internal/testutil") && !under(a, "internal/bench") && !strings.HasPrefix(a, "cmd/bench") {
 			return "only cmd/ and the server wiring may import the agent wiring"
+		}
+		return ""
+	},
+	func(a, b string) string {
+		if (under(b, "internal/apiserver/authn") || under(b, "internal/apiserver/authz")) &&
+			!under(a, "internal/apiserver") && !under(a, "internal/server") && !under(a, "internal/testutil") &&
+			!under(a, "internal/bench") && !strings.HasPrefix(a, "cmd/bench") {
+			return "authentication and authorization are the apiserver's; components reach them only through the API (TokenReview, SubjectAccessReview)"
+		}
+		return ""
+	},
+	func(a, b string) string {
+		if under(a, "internal/printers") {
+			return "printers is a leaf library (registry strategies and the apiserver import it): it imports no podvisor package"
+		}
+		if (under(a, "internal/apiserver/openapi") || under(a, "internal/apiserver/apply")) &&
+			under(b, "internal/apiserver") && !under(b, "internal/apiserver/openapi") && !under(b, "internal/apiserver/apply") {
+			return "openapi and apply are libraries the apiserver calls; they import none of its other packages"
+		}
+		return ""
+	},
+	func(a, b string) string {
+		if under(a, "internal/runtime") && under(b, "internal/kubelet") {
+			return "the runtime sits below the kubelet: the kubelet imports runtime/oci, never the other way"
+		}
+		if under(a, "internal/kubelet/image/busybox") && strings.HasPrefix(b, "internal/") {
+			return "the busybox builder imports nothing of podvisor (the CLI, tests and benchmarks share it)"
 		}
 		return ""
 	},
@@ -183,6 +230,26 @@ func TestImportRules(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestRuntimeIsSmall keeps the orchestrator's libraries out of
+// internal/runtime/oci: it is the whole of the per-container shim, which
+// should be able to run from a binary of its own with a small footprint.
+func TestRuntimeIsSmall(t *testing.T) {
+	for _, p := range listPackages(t) {
+		if rel(p.ImportPath) != "internal/runtime/oci" {
+			continue
+		}
+		for _, d := range p.Deps {
+			for _, banned := range []string{"k8s.io/", "go.etcd.io/", "google.golang.org/grpc", "github.com/google/go-containerregistry"} {
+				if strings.HasPrefix(d, banned) {
+					t.Errorf("internal/runtime/oci depends on %s; the shim must stay small", d)
+				}
+			}
+		}
+		return
+	}
+	t.Fatal("internal/runtime/oci not found by go list")
 }
 
 // TestVisorIsSmall keeps the orchestrator's libraries out of the visor

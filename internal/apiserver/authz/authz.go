@@ -7,6 +7,8 @@ package authz
 import (
 	"context"
 
+	"k8s.io/apimachinery/pkg/fields"
+
 	"github.com/podvisor/podvisor/internal/apiserver/authn"
 )
 
@@ -30,6 +32,11 @@ type Attributes struct {
 	Subresource string // e.g. "status", "log", "exec"; empty if none
 	Namespace   string // empty for cluster-scoped resources and all-namespace lists
 	Name        string // empty for list, watch, create, deletecollection
+
+	// FieldSelector is the request's parsed field selector (list, watch,
+	// deletecollection), nil if none. The node authorizer lets a node list
+	// and watch pods only with spec.nodeName=<itself>.
+	FieldSelector fields.Selector
 }
 
 // Decision is an authorizer's answer.

@@ -1,0 +1,651 @@
+package openapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"go/ast"
+	"go/format"
+	"go/parser"
+	"go/token"
+	"os"
+	"os/exec"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/applyconfigurations"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/kube-openapi/pkg/schemaconv"
+	smdschema "sigs.k8s.io/structured-merge-diff/v6/schema"
+)
+
+var updateMarkers = flag.Bool("update-markers", false, "rewrite zz_generated_markers.go from Kubernetes' structured-merge-diff schema")
+
+// kubernetesSchema is the structured-merge-diff schema Kubernetes generates
+// from k8s.io/api (with every +listType, +mapType and +default marker),
+// as client-go ships it for apply configurations.
+func kubernetesSchema(t *testing.T) *smdschema.Schema {
+	t.Helper()
+	tc := applyconfigurations.NewTypeConverter(scheme.Scheme)
+	tv, err := tc.ObjectToTyped(&corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}})
+	if err != nil {
+		t.Fatalf("client-go type converter: %v", err)
+	}
+	return tv.Schema()
+}
+
+// ourSchema converts the models of a build to a structured-merge-diff
+// schema the way managedfields.NewTypeConverter does.
+func ourSchema(t *testing.T, s *Service) *smdschema.Schema {
+	t.Helper()
+	out, err := schemaconv.ToSchemaFromOpenAPI(s.Models(), false)
+	if err != nil {
+		t.Fatalf("converting our models: %v", err)
+	}
+	return out
+}
+
+func relationshipListType(rel smdschema.ElementRelationship, keys []string) string {
+	switch {
+	case rel == smdschema.Associative && len(keys) > 0:
+		return "map"
+	case rel == smdschema.Associative:
+		return "set"
+	default:
+		return "atomic"
+	}
+}
+
+func relationshipMapType(rel smdschema.ElementRelationship) string {
+	switch rel {
+	case smdschema.Atomic:
+		return "atomic"
+	case smdschema.Separable:
+		return "granular"
+	}
+	return ""
+}
+
+// normalize makes defaults parsed from YAML and built in Go comparable.
+func normalize(v interface{}) interface{} {
+	if v == nil {
+		return nil
+	}
+	b, err := json.Marshal(stringKeys(v))
+	if err != nil {
+		return fmt.Sprintf("unmarshalable %#v", v)
+	}
+	var out interface{}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return fmt.Sprintf("unparsable %s", b)
+	}
+	return out
+}
+
+// stringKeys turns the map[interface{}]interface{} YAML decodes into
+// map[string]interface{}.
+func stringKeys(v interface{}) interface{} {
+	switch v := v.(type) {
+	case map[interface{}]interface{}:
+		out := make(map[string]interface{}, len(v))
+		for k, e := range v {
+			out[fmt.Sprint(k)] = stringKeys(e)
+		}
+		return out
+	case []interface{}:
+		out := make([]interface{}, len(v))
+		for i, e := range v {
+			out[i] = stringKeys(e)
+		}
+		return out
+	}
+	return v
+}
+
+// deriveMarkers returns what Kubernetes' schema says about the types of
+// ours that reflection and patch tags alone (ours) do not.
+func deriveMarkers(k8s, ours *smdschema.Schema) map[string]map[string]marker {
+	out := map[string]map[string]marker{}
+	set := func(typ, field string, f func(*marker)) {
+		if out[typ] == nil {
+			out[typ] = map[string]marker{}
+		}
+		m := out[typ][field]
+		f(&m)
+		out[typ][field] = m
+	}
+	for _, mine := range ours.Types {
+		theirs, ok := k8s.FindNamedType(mine.Name)
+		if !ok || theirs.Map == nil || mine.Map == nil {
+			continue
+		}
+		if mt := relationshipMapType(theirs.Map.ElementRelationship); mt != "" && theirs.Map.ElementRelationship != mine.Map.ElementRelationship {
+			set(mine.Name, "", func(m *marker) { m.MapType = mt })
+		}
+		for _, mf := range mine.Map.Fields {
+			tf, ok := theirs.Map.FindField(mf.Name)
+			if !ok {
+				continue
+			}
+			if tl, ml := tf.Type.Inlined.List, mf.Type.Inlined.List; tl != nil && ml != nil {
+				if tl.ElementRelationship != ml.ElementRelationship || !reflect.DeepEqual(tl.Keys, ml.Keys) {
+					lt, keys := relationshipListType(tl.ElementRelationship, tl.Keys), tl.Keys
+					set(mine.Name, mf.Name, func(m *marker) { m.ListType, m.ListMapKeys = lt, keys })
+				}
+			}
+			if tm, mm := tf.Type.Inlined.Map, mf.Type.Inlined.Map; tm != nil && mm != nil && tm.ElementRelationship != mm.ElementRelationship {
+				mt := relationshipMapType(tm.ElementRelationship)
+				set(mine.Name, mf.Name, func(m *marker) { m.MapType = mt })
+			}
+			if tf.Type.NamedType != nil && tf.Type.ElementRelationship != nil && (mf.Type.ElementRelationship == nil || *mf.Type.ElementRelationship != *tf.Type.ElementRelationship) {
+				mt := relationshipMapType(*tf.Type.ElementRelationship)
+				set(mine.Name, mf.Name, func(m *marker) { m.MapType = mt })
+			}
+			if td, md := normalize(tf.Default), normalize(mf.Default); !reflect.DeepEqual(td, md) {
+				set(mine.Name, mf.Name, func(m *marker) { m.Default, m.HasDefault = td, true })
+			}
+		}
+	}
+	return out
+}
+
+// renderMarkers writes the generated Go file for markers and enums.
+func renderMarkers(markers map[string]map[string]marker, enums map[string]enum) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString("// Code generated by TestMarkersUpToDate -update-markers. DO NOT EDIT.\n\npackage openapi\n\n")
+	b.WriteString("// kubernetesMarkers returns, per definition and field, what k8s.io/api's\n// comment markers add to what reflection and patch tags give.\n")
+	b.WriteString("func kubernetesMarkers() map[string]map[string]marker {\n\treturn map[string]map[string]marker{\n")
+	types := make([]string, 0, len(markers))
+	for typ := range markers {
+		types = append(types, typ)
+	}
+	sort.Strings(types)
+	for _, typ := range types {
+		fmt.Fprintf(&b, "%q: {\n", typ)
+		fields := make([]string, 0, len(markers[typ]))
+		for f := range markers[typ] {
+			fields = append(fields, f)
+		}
+		sort.Strings(fields)
+		for _, f := range fields {
+			m := markers[typ][f]
+			var parts []string
+			if m.ListType != "" {
+				parts = append(parts, fmt.Sprintf("ListType: %q", m.ListType))
+			}
+			if len(m.ListMapKeys) > 0 {
+				parts = append(parts, fmt.Sprintf("ListMapKeys: %#v", m.ListMapKeys))
+			}
+			if m.MapType != "" {
+				parts = append(parts, fmt.Sprintf("MapType: %q", m.MapType))
+			}
+			if m.HasDefault {
+				parts = append(parts, fmt.Sprintf("Default: %#v, HasDefault: true", m.Default))
+			}
+			if m.Optional {
+				parts = append(parts, "Optional: true")
+			}
+			if m.Required {
+				parts = append(parts, "Required: true")
+			}
+			fmt.Fprintf(&b, "%q: {%s},\n", f, strings.Join(parts, ", "))
+		}
+		b.WriteString("},\n")
+	}
+	b.WriteString("}\n}\n\n")
+	b.WriteString("// kubernetesEnums returns k8s.io/api's +enum string types, by package path\n// and type name, with their values and value docs.\n")
+	b.WriteString("func kubernetesEnums() map[string]enum {\n\treturn map[string]enum{\n")
+	keys := make([]string, 0, len(enums))
+	for k := range enums {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%q: {\nValues: %#v,\nDocs: []string{\n", k, enums[k].Values)
+		for _, d := range enums[k].Docs {
+			fmt.Fprintf(&b, "%q,\n", d)
+		}
+		b.WriteString("},\n},\n")
+	}
+	b.WriteString("}\n}\n")
+	return format.Source(b.Bytes())
+}
+
+// TestMarkersUpToDate checks that the generated marker table is exactly what
+// Kubernetes' schema adds to reflection for the issue-2 resources; run with
+// -update-markers to regenerate it.
+func TestMarkersUpToDate(t *testing.T) {
+	bare, err := build(testConfig(), nil, nil)
+	if err != nil {
+		t.Fatalf("building without markers: %v", err)
+	}
+	want := deriveMarkers(kubernetesSchema(t), ourSchema(t, bare))
+	defs, _, _, err := collect(testConfig(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := parsePackages(t, sourcePackages(defs))
+	wantEnums := usedEnums(defs, enums(files))
+	for typ, fields := range optionality(defs, files) {
+		for field, o := range fields {
+			if want[typ] == nil {
+				want[typ] = map[string]marker{}
+			}
+			m := want[typ][field]
+			m.Optional, m.Required = o.Optional, o.Required
+			want[typ][field] = m
+		}
+	}
+	if *updateMarkers {
+		src, err := renderMarkers(want, wantEnums)
+		if err != nil {
+			t.Fatalf("rendering markers: %v", err)
+		}
+		if err := os.WriteFile("zz_generated_markers.go", src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if diff := cmp.Diff(want, kubernetesMarkers()); diff != "" {
+		t.Errorf("zz_generated_markers.go is stale (-derived +generated); run go test -run TestMarkersUpToDate -update-markers:\n%s", diff)
+	}
+	if diff := cmp.Diff(wantEnums, kubernetesEnums()); diff != "" {
+		t.Errorf("zz_generated_markers.go enums are stale (-derived +generated); run go test -run TestMarkersUpToDate -update-markers:\n%s", diff)
+	}
+	if len(wantEnums) < 20 {
+		t.Errorf("only %d enum types found in k8s.io/api's sources", len(wantEnums))
+	}
+}
+
+// specialTypes are represented differently by design: Kubernetes' schema
+// calls them untyped scalars, our v3 models describe them as oneOf/string,
+// which schemaconv maps to equivalent untyped atoms.
+var specialTypes = map[string]bool{
+	"io.k8s.apimachinery.pkg.util.intstr.IntOrString": true,
+	"io.k8s.apimachinery.pkg.api.resource.Quantity":   true,
+	"io.k8s.apimachinery.pkg.apis.meta.v1.Time":       true,
+	"io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime":  true,
+	"io.k8s.apimachinery.pkg.apis.meta.v1.Duration":   true,
+	"io.k8s.apimachinery.pkg.runtime.RawExtension":    true,
+	"io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1":   true,
+}
+
+// schemaDiff lists the differences between two structured-merge-diff
+// schemas' definitions of the types ours defines and theirs knows.
+func schemaDiff(theirs, ours *smdschema.Schema) []string {
+	var diffs []string
+	var atom func(path string, t, o smdschema.Atom)
+	ref := func(path string, t, o smdschema.TypeRef) {
+		tn, on := "", ""
+		if t.NamedType != nil {
+			tn = *t.NamedType
+		}
+		if o.NamedType != nil {
+			on = *o.NamedType
+		}
+		if tn != on {
+			diffs = append(diffs, fmt.Sprintf("%s: named type %q, want %q", path, on, tn))
+			return
+		}
+		te, oe := smdschema.ElementRelationship(""), smdschema.ElementRelationship("")
+		if t.ElementRelationship != nil {
+			te = *t.ElementRelationship
+		}
+		if o.ElementRelationship != nil {
+			oe = *o.ElementRelationship
+		}
+		if te != oe {
+			diffs = append(diffs, fmt.Sprintf("%s: field element relationship %q, want %q", path, oe, te))
+		}
+		if tn == "" {
+			atom(path, t.Inlined, o.Inlined)
+		}
+	}
+	atom = func(path string, t, o smdschema.Atom) {
+		if (t.Scalar == nil) != (o.Scalar == nil) || (t.Scalar != nil && *t.Scalar != *o.Scalar) {
+			diffs = append(diffs, fmt.Sprintf("%s: scalar %v, want %v", path, o.Scalar, t.Scalar))
+		}
+		if (t.List == nil) != (o.List == nil) {
+			diffs = append(diffs, fmt.Sprintf("%s: list %v, want %v", path, o.List != nil, t.List != nil))
+		} else if t.List != nil {
+			if t.List.ElementRelationship != o.List.ElementRelationship || !reflect.DeepEqual(t.List.Keys, o.List.Keys) {
+				diffs = append(diffs, fmt.Sprintf("%s: list %s %v, want %s %v", path, o.List.ElementRelationship, o.List.Keys, t.List.ElementRelationship, t.List.Keys))
+			}
+			ref(path+"[]", t.List.ElementType, o.List.ElementType)
+		}
+		if (t.Map == nil) != (o.Map == nil) {
+			diffs = append(diffs, fmt.Sprintf("%s: map %v, want %v", path, o.Map != nil, t.Map != nil))
+			return
+		}
+		if t.Map == nil {
+			return
+		}
+		if t.Map.ElementRelationship != o.Map.ElementRelationship {
+			diffs = append(diffs, fmt.Sprintf("%s: map relationship %q, want %q", path, o.Map.ElementRelationship, t.Map.ElementRelationship))
+		}
+		if len(t.Map.Fields) > 0 || len(o.Map.Fields) > 0 {
+			// An object without properties is free-form for the v3
+			// converter Kubernetes' apiserver uses, and closed for the v2
+			// one client-go's schema was made with; both merge it whole.
+			ref(path+"{}", t.Map.ElementType, o.Map.ElementType)
+		}
+		for _, tf := range t.Map.Fields {
+			of, ok := o.Map.FindField(tf.Name)
+			if !ok {
+				diffs = append(diffs, fmt.Sprintf("%s.%s: missing", path, tf.Name))
+				continue
+			}
+			if td, od := normalize(tf.Default), normalize(of.Default); !reflect.DeepEqual(td, od) {
+				diffs = append(diffs, fmt.Sprintf("%s.%s: default %v, want %v", path, tf.Name, od, td))
+			}
+			ref(path+"."+tf.Name, tf.Type, of.Type)
+		}
+		for _, of := range o.Map.Fields {
+			if _, ok := t.Map.FindField(of.Name); !ok {
+				diffs = append(diffs, fmt.Sprintf("%s.%s: not in Kubernetes' schema", path, of.Name))
+			}
+		}
+	}
+	for _, o := range ours.Types {
+		if specialTypes[o.Name] || strings.HasPrefix(o.Name, "__") {
+			continue
+		}
+		t, ok := theirs.FindNamedType(o.Name)
+		if !ok {
+			continue
+		}
+		atom(o.Name, t.Atom, o.Atom)
+	}
+	sort.Strings(diffs)
+	return diffs
+}
+
+// TestSchemaMatchesKubernetes checks that server-side apply merges our
+// types exactly as Kubernetes does: the structured-merge-diff schema built
+// from our models equals Kubernetes' for every type we define.
+func TestSchemaMatchesKubernetes(t *testing.T) {
+	s, err := New(testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, ours := kubernetesSchema(t), ourSchema(t, s)
+	known := 0
+	for _, o := range ours.Types {
+		if _, ok := theirs.FindNamedType(o.Name); ok {
+			known++
+		}
+	}
+	if known < 300 {
+		t.Errorf("only %d of our %d types are in Kubernetes' schema; definition names are wrong", known, len(ours.Types))
+	}
+	for _, d := range schemaDiff(theirs, ours) {
+		t.Error(d)
+	}
+}
+
+// parsePackages parses the Go sources (tests excluded) of packages,
+// found with go list: files[package].
+func parsePackages(t *testing.T, pkgs []string) map[string][]*ast.File {
+	t.Helper()
+	out, err := exec.Command("go", append([]string{"list", "-f", "{{.ImportPath}}\t{{.Dir}}"}, pkgs...)...).Output()
+	if err != nil {
+		t.Fatalf("go list %v: %v", pkgs, err)
+	}
+	files := map[string][]*ast.File{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, dir, _ := strings.Cut(line, "\t")
+		parsed, err := parser.ParseDir(token.NewFileSet(), dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, parser.ParseComments)
+		if err != nil {
+			t.Fatalf("parsing %s: %v", dir, err)
+		}
+		for _, p := range parsed {
+			for _, f := range p.Files {
+				files[pkg] = append(files[pkg], f)
+			}
+		}
+	}
+	return files
+}
+
+// hasTag tells whether a comment has the marker line +name (or +name=...).
+func hasTag(doc *ast.CommentGroup, name string) bool {
+	if doc == nil {
+		return false
+	}
+	for _, c := range doc.List {
+		line := strings.TrimSpace(strings.TrimPrefix(c.Text, "//"))
+		if line == "+"+name || strings.HasPrefix(line, "+"+name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+// commentTags reads the +optional and +required markers of every struct
+// field declared in the parsed packages: tags[package][type][field].
+func commentTags(files map[string][]*ast.File) map[string]map[string]map[string]marker {
+	tags := map[string]map[string]map[string]marker{}
+	for pkg, fs := range files {
+		tags[pkg] = map[string]map[string]marker{}
+		for _, f := range fs {
+			ast.Inspect(f, func(n ast.Node) bool {
+				ts, ok := n.(*ast.TypeSpec)
+				if !ok {
+					return true
+				}
+				st, ok := ts.Type.(*ast.StructType)
+				if !ok {
+					return false
+				}
+				fields := map[string]marker{}
+				for _, field := range st.Fields.List {
+					m := marker{Optional: hasTag(field.Doc, "optional"), Required: hasTag(field.Doc, "required")}
+					for _, name := range field.Names {
+						fields[name.Name] = m
+					}
+				}
+				tags[pkg][ts.Name.Name] = fields
+				return false
+			})
+		}
+	}
+	return tags
+}
+
+// enums reads the +enum string types of the parsed packages and the
+// constants of those types, as Kubernetes' openapi-gen does, keyed by
+// package path and type name.
+func enums(files map[string][]*ast.File) map[string]enum {
+	type value struct{ name, value, comment string }
+	values := map[string][]value{}
+	for pkg, fs := range files {
+		for _, f := range fs {
+			for _, decl := range f.Decls {
+				gd, ok := decl.(*ast.GenDecl)
+				if !ok {
+					continue
+				}
+				for _, spec := range gd.Specs {
+					switch s := spec.(type) {
+					case *ast.TypeSpec:
+						if id, ok := s.Type.(*ast.Ident); ok && id.Name == "string" && (hasTag(s.Doc, "enum") || (len(gd.Specs) == 1 && hasTag(gd.Doc, "enum"))) {
+							if _, ok := values[pkg+"."+s.Name.Name]; !ok {
+								values[pkg+"."+s.Name.Name] = nil
+							}
+						}
+					case *ast.ValueSpec:
+						id, ok := s.Type.(*ast.Ident)
+						if !ok || gd.Tok != token.CONST {
+							continue
+						}
+						doc := s.Doc
+						if doc == nil && len(gd.Specs) == 1 {
+							doc = gd.Doc
+						}
+						for i, name := range s.Names {
+							if i >= len(s.Values) {
+								continue
+							}
+							lit, ok := s.Values[i].(*ast.BasicLit)
+							if !ok || lit.Kind != token.STRING {
+								continue
+							}
+							v, err := strconv.Unquote(lit.Value)
+							if err != nil {
+								continue
+							}
+							comment := ""
+							if doc != nil {
+								comment = strings.Join(strings.Split(doc.Text(), "\n"), " ")
+							}
+							key := pkg + "." + id.Name
+							values[key] = append(values[key], value{name.Name, v, comment})
+						}
+					}
+				}
+			}
+		}
+	}
+	out := map[string]enum{}
+	for key, vs := range values {
+		if vs == nil {
+			continue
+		}
+		// Keep one constant per value: the one with the longer comment.
+		byValue := map[string]value{}
+		for _, v := range vs {
+			if old, ok := byValue[v.value]; !ok || len(old.comment) < len(v.comment) || (len(old.comment) == len(v.comment) && old.comment > v.comment) {
+				byValue[v.value] = v
+			}
+		}
+		var e enum
+		quoted := map[string]string{}
+		for _, v := range byValue {
+			q := strconv.Quote(v.value)
+			quoted[q] = v.value
+			comment := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v.comment), v.name))
+			comment = strings.Join(strings.Fields(comment), " ")
+			e.Docs = append(e.Docs, strings.TrimRight(fmt.Sprintf(" - `%s` %s", q, comment), " "))
+		}
+		var qs []string
+		for q := range quoted {
+			qs = append(qs, q)
+		}
+		sort.Strings(qs)
+		for _, q := range qs {
+			e.Values = append(e.Values, quoted[q])
+		}
+		sort.Strings(e.Docs)
+		out[key] = e
+	}
+	return out
+}
+
+// optionality returns the Optional and Required markers of the defined
+// types: fields whose +optional or +required comment overrides what their
+// json tag's omitempty says.
+func optionality(defs *definitions, files map[string][]*ast.File) map[string]map[string]marker {
+	tags := commentTags(files)
+	out := map[string]map[string]marker{}
+	var walk func(owner string, typ reflect.Type)
+	walk = func(owner string, typ reflect.Type) {
+		if typ.Kind() != reflect.Struct {
+			return
+		}
+		for i := 0; i < typ.NumField(); i++ {
+			f := typ.Field(i)
+			tag := parseJSONTag(f)
+			if tag.skip {
+				continue
+			}
+			if tag.inline {
+				ft := f.Type
+				if ft.Kind() == reflect.Pointer {
+					ft = ft.Elem()
+				}
+				walk(owner, ft)
+				continue
+			}
+			c := tags[typ.PkgPath()][typ.Name()][f.Name]
+			var m marker
+			m.Optional = c.Optional && !tag.omitEmpty
+			m.Required = c.Required && tag.omitEmpty
+			if m.Optional || m.Required {
+				if out[owner] == nil {
+					out[owner] = map[string]marker{}
+				}
+				out[owner][tag.name] = m
+			}
+		}
+	}
+	for typ, name := range defs.names {
+		if _, special := defs.v2[name]; special {
+			continue
+		}
+		walk(name, typ)
+	}
+	return out
+}
+
+// sourcePackages lists the packages whose sources say something about the
+// defined types: theirs, and those of their fields' named types.
+func sourcePackages(defs *definitions) []string {
+	set := map[string]bool{}
+	for typ := range defs.names {
+		set[typ.PkgPath()] = true
+		if typ.Kind() != reflect.Struct {
+			continue
+		}
+		for i := 0; i < typ.NumField(); i++ {
+			if p := fieldNamedType(typ.Field(i).Type).PkgPath(); p != "" {
+				set[p] = true
+			}
+		}
+	}
+	pkgs := make([]string, 0, len(set))
+	for p := range set {
+		pkgs = append(pkgs, p)
+	}
+	sort.Strings(pkgs)
+	return pkgs
+}
+
+// fieldNamedType is the named type a field holds, through pointers, lists
+// and maps.
+func fieldNamedType(t reflect.Type) reflect.Type {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+		t = t.Elem()
+	}
+	return t
+}
+
+// usedEnums keeps the enums some field of a defined type holds.
+func usedEnums(defs *definitions, all map[string]enum) map[string]enum {
+	out := map[string]enum{}
+	var walk func(typ reflect.Type)
+	walk = func(typ reflect.Type) {
+		for i := 0; i < typ.NumField(); i++ {
+			f := typ.Field(i)
+			ft := fieldNamedType(f.Type)
+			if e, ok := all[typeKey(ft)]; ok {
+				out[typeKey(ft)] = e
+			}
+			if tag := parseJSONTag(f); tag.inline && ft.Kind() == reflect.Struct {
+				walk(ft)
+			}
+		}
+	}
+	for typ := range defs.names {
+		if typ.Kind() == reflect.Struct {
+			walk(typ)
+		}
+	}
+	return out
+}

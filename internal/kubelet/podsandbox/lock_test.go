@@ -1,0 +1,6 @@
+package podsandbox
+
+import "runtime"
+
+func runtimeLockOSThread()   { runtime.LockOSThread() }
+func runtimeUnlockOSThread() { runtime.UnlockOSThread() }
