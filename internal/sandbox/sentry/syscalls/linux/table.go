@@ -46,6 +46,8 @@ type Table struct {
 	// enosys counts calls to unimplemented system calls by number; the
 	// last slot counts numbers beyond the table.
 	enosys [abi.SyscallCount + 1]atomic.Uint64
+	// calls counts every system call handled.
+	calls  atomic.Uint64
 	strace bool
 	log    *slog.Logger
 	memfds *tmpfs.MemfdFS
@@ -66,6 +68,7 @@ func New(cfg Config, deps Deps) *Table {
 
 // Call implements kernel.SyscallTable.Call.
 func (tb *Table) Call(t *kernel.Task, sysno uintptr, args *[6]uint64) (uint64, error) {
+	tb.calls.Add(1)
 	if sysno >= abi.SyscallCount || tb.handlers[sysno] == nil {
 		return tb.notImplemented(sysno)
 	}
@@ -126,6 +129,9 @@ func (tb *Table) ENOSYSCounts() []ENOSYSCount {
 	})
 	return out
 }
+
+// Calls returns how many system calls the table has handled.
+func (tb *Table) Calls() uint64 { return tb.calls.Load() }
 
 // Implemented reports whether sysno has a handler.
 func (tb *Table) Implemented(sysno uintptr) bool {
