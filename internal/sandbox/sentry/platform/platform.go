@@ -6,6 +6,20 @@
 // ptrace (stub processes under PTRACE_SYSEMU) now, kvm later; platforms
 // looks them up by name.
 //
+// # A KVM platform
+//
+// The interface is shaped so a KVM implementation fits without changes
+// above it (see the measurements in shared/notes/kvm-on-pvm): an
+// AddressSpace becomes guest page tables over the memory file, which is
+// registered once as guest memory (MapFile/Protect/Unmap edit page table
+// entries; no injection); a Context becomes a vCPU borrowed for the
+// duration of Switch, loading regs (and its FPState, which the Context
+// keeps) and running until the guest trampoline exits: a system call
+// (under kvm_pvm the user-page MMIO stub path), a fault delivered through
+// the guest IDT (Trap.Addr and an exact Trap.Access from the error code),
+// or an interrupt (KVM's immediate_exit). Nothing above the platform
+// knows about stubs, tracers or vCPUs.
+//
 // platform imports only abi and memmap; mm and the kernel import it. No
 // implementation may import a layer above it.
 //
