@@ -233,6 +233,13 @@ func (t *Task) BlockWithDeadline(ch <-chan struct{}, deadline time.Time) (timedO
 		default:
 		}
 		if t.interruptPending() {
+			// The event may have happened under the same Kernel.mu
+			// critical section as the signal; look once more.
+			select {
+			case <-ch:
+				return false, nil
+			default:
+			}
 			return false, errInterrupted
 		}
 		select {
