@@ -383,3 +383,28 @@ func TestEscapes(t *testing.T) {
 		t.Errorf("sandbox after escapes: %q %q", r.stdout, r.stderr)
 	}
 }
+
+// TestDynamicPrograms runs dynamically linked programs: the loader maps
+// the interpreter (PT_INTERP), which maps libc through mmap of files.
+func TestDynamicPrograms(t *testing.T) {
+	dir := rootDir(t)
+	for _, lib := range []string{"/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2"} {
+		b, err := os.ReadFile(lib)
+		if err != nil {
+			t.Fatalf("the dynamic test needs %s (package libc6): %v", lib, err)
+		}
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(lib)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, lib), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, src := range []string{"files", "threads", "signals"} {
+		bin := filepath.Join(dir, "bin", src+"-dyn")
+		if out, err := exec.Command("gcc", "-O1", "-pthread", "-o", bin, filepath.Join("testdata", src+".c")).CombinedOutput(); err != nil {
+			t.Fatalf("gcc: %v\n%s", err, out)
+		}
+		t.Run(src, func(t *testing.T) { differential(t, dir, []string{"/bin/" + src + "-dyn"}) })
+	}
+}

@@ -6,9 +6,9 @@
 //
 // Hostile input is expected: a non-ELF, truncated or malformed file fails
 // with ENOEXEC (or EINVAL for impossible layouts), never a panic. Static
-// executables (ET_EXEC and static PIE) are the tested case; PT_INTERP is
-// honoured by loading the interpreter as well (AT_BASE), which is how
-// dynamic executables will run.
+// executables (ET_EXEC and static PIE) and dynamic ones (PT_INTERP: the
+// interpreter is loaded too and started with AT_BASE; it maps its
+// libraries itself through mmap of files) are both tested.
 //
 // loader sits beside the kernel: it imports abi, memmap and mm, and reads
 // files through the small File interface the kernel implements over vfs.
