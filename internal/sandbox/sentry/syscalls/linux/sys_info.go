@@ -153,3 +153,13 @@ func sysGetcpu(t *kernel.Task, a *[6]uint64) (uint64, error) {
 	}
 	return 0, nil
 }
+
+// sysRseq refuses restartable sequences. Every static glibc registers one
+// at start-up and falls back cleanly on ENOSYS, so the refusal is the
+// intended answer, not a gap: it is not counted among the unimplemented
+// calls reported to the host (those counts should show only real gaps).
+// Supporting rseq would need the Sentry to rewrite the cpu_id field and
+// abort critical sections on every preemption, which it does not model.
+func sysRseq(*kernel.Task, *[6]uint64) (uint64, error) {
+	return 0, abi.ENOSYS
+}
