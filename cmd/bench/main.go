@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/podvisor/podvisor/internal/bench/auth"
+	"github.com/podvisor/podvisor/internal/bench/files"
 	"github.com/podvisor/podvisor/internal/bench/node"
 	"github.com/podvisor/podvisor/internal/bench/report"
 	"github.com/podvisor/podvisor/internal/bench/schema"
@@ -28,6 +29,7 @@ type suite struct {
 func suites() []suite {
 	return []suite{
 		{name: "auth", run: auth.Run},
+		{name: "files", run: files.Run},
 		{name: "schema", run: schema.Run},
 		{name: "node", run: node.Run},
 		{name: "visor", run: visor.Run},

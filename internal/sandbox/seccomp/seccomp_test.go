@@ -138,6 +138,7 @@ var goRuntime = []uintptr{
 	unix.SYS_FUTEX, unix.SYS_RT_SIGACTION, unix.SYS_RT_SIGPROCMASK, unix.SYS_RT_SIGRETURN, unix.SYS_SIGALTSTACK,
 	unix.SYS_SCHED_YIELD, unix.SYS_NANOSLEEP, unix.SYS_CLOCK_GETTIME, unix.SYS_GETTID, unix.SYS_GETPID, unix.SYS_TGKILL,
 	unix.SYS_EXIT, unix.SYS_EXIT_GROUP, unix.SYS_CLONE, unix.SYS_EPOLL_PWAIT, unix.SYS_EPOLL_CTL, unix.SYS_PIPE2, unix.SYS_FCNTL,
+	unix.SYS_SCHED_GETAFFINITY, unix.SYS_GETRANDOM,
 }
 
 // childMode names what TestMain's child does; see TestInstall.

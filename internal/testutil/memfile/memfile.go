@@ -77,6 +77,10 @@ func (f *File) Allocate(length uint64) (memmap.FileRange, error) {
 	for p := start; p < start+length; p += abi.PageSize {
 		f.refs[p] = 1
 	}
+	if length > abi.PageSize {
+		// One populate for the run beats a host page fault per page.
+		unix.Madvise(f.mapping[start:start+length], unix.MADV_POPULATE_WRITE)
+	}
 	return memmap.FileRange{Start: start, End: start + length}, nil
 }
 
@@ -97,20 +101,33 @@ func (f *File) IncRef(fr memmap.FileRange) {
 func (f *File) DecRef(fr memmap.FileRange) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	// Freed pages are released in runs: one hole punch per run.
+	runStart, runEnd := uint64(0), uint64(0)
+	flush := func() {
+		if runEnd > runStart {
+			if err := unix.Fallocate(f.fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, int64(runStart), int64(runEnd-runStart)); err != nil {
+				clear(f.mapping[runStart:runEnd])
+			}
+		}
+		runStart, runEnd = 0, 0
+	}
 	for p := fr.Start; p < fr.End; p += abi.PageSize {
 		switch f.refs[p] {
 		case 0:
 			panic(fmt.Sprintf("memfile: DecRef of free page %#x", p))
 		case 1:
 			delete(f.refs, p)
-			if err := unix.Fallocate(f.fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, int64(p), abi.PageSize); err != nil {
-				clear(f.mapping[p : p+abi.PageSize])
-			}
 			f.free = append(f.free, p)
+			if runEnd != p {
+				flush()
+				runStart = p
+			}
+			runEnd = p + abi.PageSize
 		default:
 			f.refs[p]--
 		}
 	}
+	flush()
 }
 
 // Bytes implements memmap.MemoryFile.Bytes.

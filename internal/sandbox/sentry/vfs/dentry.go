@@ -24,6 +24,11 @@ type Dentry struct {
 	mounts atomic.Int32
 	// dead is set when the name was unlinked, removed or replaced.
 	dead atomic.Bool
+	// fixed marks a dentry that never has a parent and is never renamed:
+	// a file system's root or an anonymous file. Reading its parent and
+	// name, and destroying it, need no lock, so file systems may use such
+	// dentries while the VFS holds renameMu (overlay's layer listings).
+	fixed bool
 
 	// parent and name are guarded by the VirtualFilesystem's renameMu.
 	// parent is nil for a file system root and an anonymous dentry.
@@ -34,6 +39,9 @@ type Dentry struct {
 	dirMu sync.Mutex
 	// children is guarded by dirMu; it caches looked-up names.
 	children map[string]*Dentry
+	// negative is guarded by dirMu: names known to be absent, for file
+	// systems with FilesystemOptions.NegativeDentries.
+	negative map[string]struct{}
 	// cached (the parent's children holds this dentry) and destroyed are
 	// guarded by the parent's dirMu.
 	cached    bool
@@ -68,6 +76,9 @@ func (d *Dentry) IsDead() bool { return d.dead.Load() }
 
 // Name returns the dentry's current name in its parent ("" for a root).
 func (d *Dentry) Name() string {
+	if d.fixed {
+		return d.name
+	}
 	d.fs.vfs.renameMu.RLock()
 	defer d.fs.vfs.renameMu.RUnlock()
 	return d.name
@@ -77,6 +88,9 @@ func (d *Dentry) Name() string {
 // system, or the dentry's own inode for a root (as ".." of a root is
 // itself). Directory listings use it for "..".
 func (d *Dentry) ParentInode() Inode {
+	if d.fixed {
+		return d.inode
+	}
 	d.fs.vfs.renameMu.RLock()
 	defer d.fs.vfs.renameMu.RUnlock()
 	if d.parent == nil {
@@ -128,6 +142,7 @@ func (d *Dentry) insertChildLocked(inode Inode, name string) *Dentry {
 		d.children = make(map[string]*Dentry)
 	}
 	d.children[name] = c
+	delete(d.negative, name)
 	// The child pins its parent.
 	d.refs.Add(1)
 	return c
@@ -170,15 +185,34 @@ func (d *Dentry) lookupChildLocked(ctx context.Context, name string) (*Dentry, e
 	if d.dead.Load() {
 		return nil, abi.ENOENT
 	}
+	if _, ok := d.negative[name]; ok {
+		return nil, abi.ENOENT
+	}
 	dir, ok := d.inode.(DirInode)
 	if !ok {
 		return nil, abi.ENOTDIR
 	}
 	inode, err := dir.Lookup(ctx, name)
+	if err == abi.ENOENT && d.fs.negative {
+		d.addNegativeLocked(name)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return d.insertChildLocked(inode, name), nil
+}
+
+// maxNegative bounds a directory's negative entries; past it they are
+// forgotten all at once.
+const maxNegative = 256
+
+// addNegativeLocked remembers that name is absent.
+// Preconditions: d.dirMu is held.
+func (d *Dentry) addNegativeLocked(name string) {
+	if d.negative == nil || len(d.negative) >= maxNegative {
+		d.negative = make(map[string]struct{})
+	}
+	d.negative[name] = struct{}{}
 }
 
 // getChild is lookupChildLocked with the locking done.

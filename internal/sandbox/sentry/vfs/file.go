@@ -352,6 +352,23 @@ func (DirectoryFileDefaults) PWrite(context.Context, Src, int64, WriteOptions) (
 // answers EBADF before reaching it.
 type pathFile struct{ FileDefaults }
 
+// DirSeekOffset computes lseek(2)'s new offset for a directory whose
+// offset is its own count (an index or a cookie): SEEK_SET and SEEK_CUR
+// only, never negative.
+func DirSeekOffset(cur, offset int64, whence int32) (int64, error) {
+	switch whence {
+	case unix.SEEK_SET:
+	case unix.SEEK_CUR:
+		offset += cur
+	default:
+		return 0, abi.EINVAL
+	}
+	if offset < 0 {
+		return 0, abi.EINVAL
+	}
+	return offset, nil
+}
+
 // SeekOffset computes lseek(2)'s new offset for a file of size size whose
 // offset is cur; SEEK_DATA and SEEK_HOLE treat the file as one extent of
 // data. It returns EINVAL for a bad whence or a negative result, ENXIO for

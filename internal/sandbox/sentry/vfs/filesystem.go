@@ -49,6 +49,10 @@ type FilesystemOptions struct {
 	// beyond it the least recently used are evicted (their Inode's DecRef
 	// is called). 0 keeps every dentry cached.
 	MaxCachedDentries int
+	// NegativeDentries caches names a lookup did not find, so repeated
+	// misses (a shell searching $PATH) cost no call into the file system.
+	// Only for file systems whose names change through the VFS alone.
+	NegativeDentries bool
 }
 
 // Filesystem is one file system instance, mounted zero or more times.
@@ -57,6 +61,7 @@ type Filesystem struct {
 	impl      FilesystemImpl
 	devMinor  uint32
 	maxCached int
+	negative  bool
 	refs      atomic.Int64
 	// root is set by SetRoot, before the file system is used.
 	root *Dentry
@@ -79,6 +84,7 @@ func (vfs *VirtualFilesystem) NewFilesystem(impl FilesystemImpl, opts Filesystem
 		impl:      impl,
 		devMinor:  vfs.allocDevMinor(),
 		maxCached: opts.MaxCachedDentries,
+		negative:  opts.NegativeDentries,
 	}
 	fs.refs.Store(1)
 	return fs
@@ -89,6 +95,7 @@ func (vfs *VirtualFilesystem) NewFilesystem(impl FilesystemImpl, opts Filesystem
 // the caller; the file system holds another until it is released.
 func (fs *Filesystem) SetRoot(inode Inode) *Dentry {
 	d := fs.newDentry(inode, nil, "")
+	d.fixed = true
 	d.refs.Store(2)
 	fs.root = d
 	return d
@@ -203,16 +210,15 @@ func (fs *Filesystem) evict(ctx context.Context) {
 // tryDestroy destroys d if it has no references; if evict is false, it
 // instead caches d while its parent still names it.
 func (fs *Filesystem) tryDestroy(ctx context.Context, d *Dentry, evict bool) {
-	fs.vfs.renameMu.RLock()
-	p := d.parent
-	if p == nil {
+	if d.fixed {
 		// A file system root (released only by its file system) or an
 		// anonymous dentry: nothing can look it up again, so its count
 		// reaches zero once.
-		fs.vfs.renameMu.RUnlock()
 		d.inode.DecRef(ctx)
 		return
 	}
+	fs.vfs.renameMu.RLock()
+	p := d.parent
 	p.dirMu.Lock()
 	if d.refs.Load() != 0 || d.destroyed {
 		p.dirMu.Unlock()

@@ -89,9 +89,10 @@ type DirInode interface {
 	// newDir, a directory of the same file system, replacing replaced (nil
 	// if newName is absent). flags holds RENAME_NOREPLACE or
 	// RENAME_EXCHANGE (then replaced is not nil and the two swap).
-	// Preconditions: both directories' dirMu are held, the VFS checked that
-	// a directory is not moved below itself and that a replaced directory
-	// is empty as far as its cache knows (the file system checks again).
+	// Preconditions: the VFS's renameMu is held for writing and both
+	// directories' dirMu are held, so Rename must not use VFS paths or
+	// dentries other than fixed ones (roots, anonymous files); the VFS
+	// checked that a directory is not moved below itself.
 	Rename(ctx context.Context, oldName string, renamed Inode, newDir DirInode, newName string, replaced Inode, flags uint32) error
 }
 

@@ -44,8 +44,8 @@ func (vfs *VirtualFilesystem) resolveParent(ctx context.Context, creds *Credenti
 	return r, last, trailing, nil
 }
 
-// checkCreate checks that creds may add or remove names in the directory
-// parent, which is not dead.
+// checkDirWrite checks that creds may add or remove names in the
+// directory parent.
 func checkDirWrite(ctx context.Context, creds *Credentials, parent VirtualDentry) error {
 	if !parent.dentry.IsDir() {
 		return abi.ENOTDIR
@@ -465,6 +465,7 @@ func (vfs *VirtualFilesystem) renameLocked(ctx context.Context, creds *Credentia
 		if flags&unix.RENAME_EXCHANGE != 0 {
 			replaced.parent, replaced.name = op, oldName
 			op.children[oldName] = replaced
+			delete(op.negative, oldName)
 		} else {
 			// The replaced dentry keeps its pin on np until it is
 			// destroyed.
@@ -477,6 +478,7 @@ func (vfs *VirtualFilesystem) renameLocked(ctx context.Context, creds *Credentia
 		np.children = make(map[string]*Dentry)
 	}
 	np.children[newName] = renamed
+	delete(np.negative, newName)
 	if op != np {
 		// Pins move with the children.
 		np.refs.Add(1)

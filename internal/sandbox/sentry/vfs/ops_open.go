@@ -13,7 +13,9 @@ const oTmpfile = unix.O_TMPFILE &^ unix.O_DIRECTORY
 
 // OpenAt opens (and with O_CREAT maybe creates) the file pop names
 // (open(2), openat(2)). The result carries one reference for the caller.
-// O_TMPFILE is not supported (EOPNOTSUPP).
+// A final symbolic link is followed unless O_NOFOLLOW is set
+// (pop.FollowFinalSymlink is not used). O_TMPFILE is not supported
+// (EOPNOTSUPP).
 func (vfs *VirtualFilesystem) OpenAt(ctx context.Context, creds *Credentials, pop *PathOperation, opts *OpenOptions) (*FileDescription, error) {
 	flags := opts.Flags
 	if flags&oTmpfile != 0 {
@@ -31,7 +33,7 @@ func (vfs *VirtualFilesystem) OpenAt(ctx context.Context, creds *Credentials, po
 	defer r.release(ctx)
 	follow := flags&unix.O_NOFOLLOW == 0
 	if flags&unix.O_CREAT == 0 {
-		if _, _, err := r.walk(ctx, pop.Path, false, pop.FollowFinalSymlink && follow); err != nil {
+		if _, _, err := r.walk(ctx, pop.Path, false, follow); err != nil {
 			return nil, err
 		}
 		return vfs.openResolved(ctx, creds, r.take(), &o, false)
@@ -52,9 +54,14 @@ func (vfs *VirtualFilesystem) OpenAt(ctx context.Context, creds *Credentials, po
 		parent.dentry.dirMu.Lock()
 		child, err := parent.dentry.lookupChildLocked(ctx, last)
 		if err == abi.ENOENT {
-			fd, err := vfs.createAndOpenLocked(ctx, creds, parent, last, &o)
+			vd, err := vfs.createLocked(ctx, creds, parent, last, &o)
 			parent.dentry.dirUnlock(ctx)
-			return fd, err
+			if err != nil {
+				return nil, err
+			}
+			// The new file is opened whatever its mode says: creat("f",
+			// 0444) returns a writable descriptor.
+			return vfs.openResolved(ctx, creds, vd, &o, true)
 		}
 		parent.dentry.dirUnlock(ctx)
 		if err != nil {
@@ -86,25 +93,24 @@ func (vfs *VirtualFilesystem) OpenAt(ctx context.Context, creds *Credentials, po
 	}
 }
 
-// createAndOpenLocked creates the regular file name in parent and opens it.
+// createLocked creates the regular file name in parent and returns it
+// with a reference.
 // Preconditions: parent.dentry.dirMu is held.
-func (vfs *VirtualFilesystem) createAndOpenLocked(ctx context.Context, creds *Credentials, parent VirtualDentry, name string, opts *OpenOptions) (*FileDescription, error) {
+func (vfs *VirtualFilesystem) createLocked(ctx context.Context, creds *Credentials, parent VirtualDentry, name string, opts *OpenOptions) (VirtualDentry, error) {
 	if err := vfs.checkCreateLocked(ctx, creds, parent); err != nil {
-		return nil, err
+		return VirtualDentry{}, err
 	}
 	uid, gid, _, err := newOwner(ctx, creds, parent.dentry)
 	if err != nil {
-		return nil, err
+		return VirtualDentry{}, err
 	}
 	inode, err := parent.dentry.inode.(DirInode).Create(ctx, name, &CreateOptions{Mode: opts.Mode & 0o7777, UID: uid, GID: gid, Flags: opts.Flags})
 	if err != nil {
-		return nil, err
+		return VirtualDentry{}, err
 	}
 	child := parent.dentry.insertChildLocked(inode, name)
 	parent.mount.IncRef()
-	// The new file is opened whatever its mode says: creat("f", 0444)
-	// returns a writable descriptor.
-	return vfs.openResolved(ctx, creds, VirtualDentry{mount: parent.mount, dentry: child}, opts, true)
+	return VirtualDentry{mount: parent.mount, dentry: child}, nil
 }
 
 // openResolved opens the file at vd, taking over the reference on vd.

@@ -369,16 +369,10 @@ func (fd *dirFD) IterDirents(ctx context.Context, cb vfs.IterDirentsCallback) er
 func (fd *dirFD) Seek(ctx context.Context, offset int64, whence int32) (int64, error) {
 	fd.mu.Lock()
 	defer fd.mu.Unlock()
-	switch whence {
-	case abi.SEEK_SET:
-	case abi.SEEK_CUR:
-		offset += fd.off
-	default:
-		return 0, abi.EINVAL
+	off, err := vfs.DirSeekOffset(fd.off, offset, whence)
+	if err != nil {
+		return 0, err
 	}
-	if offset < 0 {
-		return 0, abi.EINVAL
-	}
-	fd.off = offset
-	return offset, nil
+	fd.off = off
+	return off, nil
 }

@@ -3,6 +3,7 @@ package tmpfs
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 
 	"github.com/podvisor/podvisor/internal/sandbox/abi"
@@ -96,15 +97,15 @@ func (f *regularFile) truncate(size uint64) error {
 		// Grown meanwhile by a writer; nothing to free below the new end.
 		return nil
 	}
-	var freed int64
+	var freed []memmap.FileRange
 	for idx, fr := range f.pages {
 		if idx*abi.PageSize >= keep {
-			f.fs.mf.DecRef(fr)
+			freed = append(freed, fr)
 			delete(f.pages, idx)
-			freed++
 		}
 	}
-	f.fs.usedPages.Add(-freed)
+	f.fs.usedPages.Add(-int64(len(freed)))
+	DecRefPages(f.fs.mf, freed)
 	// The rest of the last page must read as zeros if the file grows again.
 	if off := size % abi.PageSize; off != 0 {
 		if fr, ok := f.pages[size/abi.PageSize]; ok {
@@ -117,6 +118,22 @@ func (f *regularFile) truncate(size uint64) error {
 }
 
 func pageRoundUp(x uint64) uint64 { return (x + abi.PageSize - 1) &^ (abi.PageSize - 1) }
+
+// DecRefPages drops a reference on each of pages (memory-file ranges),
+// merging adjacent ones so the memory file frees long runs in one call.
+// It sorts pages.
+func DecRefPages(mf memmap.MemoryFile, pages []memmap.FileRange) {
+	sort.Slice(pages, func(i, j int) bool { return pages[i].Start < pages[j].Start })
+	for i := 0; i < len(pages); {
+		run := pages[i]
+		j := i + 1
+		for ; j < len(pages) && pages[j].Start == run.End; j++ {
+			run.End = pages[j].End
+		}
+		mf.DecRef(run)
+		i = j
+	}
+}
 
 // read copies the file's bytes from off to dst.
 func (f *regularFile) read(dst vfs.Dst, off int64) (int64, error) {
@@ -293,10 +310,12 @@ func (f *regularFile) release() {
 	f.dataMu.Lock()
 	defer f.dataMu.Unlock()
 	f.fs.usedPages.Add(-int64(len(f.pages)))
-	for idx, fr := range f.pages {
-		f.fs.mf.DecRef(fr)
-		delete(f.pages, idx)
+	freed := make([]memmap.FileRange, 0, len(f.pages))
+	for _, fr := range f.pages {
+		freed = append(freed, fr)
 	}
+	clear(f.pages)
+	DecRefPages(f.fs.mf, freed)
 	f.size = 0
 }
 
@@ -375,4 +394,18 @@ func (fd *regularFD) Seek(ctx context.Context, offset int64, whence int32) (int6
 // ConfigureMMap implements vfs.MMapper.ConfigureMMap.
 func (fd *regularFD) ConfigureMMap(ctx context.Context, opts *memmap.MMapOpts) error {
 	return vfs.GenericConfigureMMap(&fd.vfsfd, fd.file, opts)
+}
+
+// ReadAt reads the file's bytes at off into p, for a file system that
+// copies this file (overlay copy-up); it returns io.EOF-free counts: 0
+// at the end.
+func (f *regularFile) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	n, err := f.read(&vfs.BytesDst{Buf: p}, off)
+	return int(n), err
+}
+
+// WriteAt writes p into the file at off (overlay copy-up).
+func (f *regularFile) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
+	n, _, err := f.write(&vfs.BytesSrc{Buf: p}, off, false)
+	return int(n), err
 }
