@@ -221,7 +221,9 @@ func (as *addressSpace) hasPending() bool {
 }
 
 // flush runs the queued operations in t, a thread of the space the
-// caller traces.
+// caller traces. A batch leaves the queue only once it ran, so another
+// thread's hasPending stays true meanwhile and its flush waits for it
+// (that thread must not run application code before the mappings are).
 func (as *addressSpace) flush(t *stubThread) error {
 	as.flushMu.Lock()
 	defer as.flushMu.Unlock()
@@ -231,15 +233,20 @@ func (as *addressSpace) flush(t *stubThread) error {
 		if len(batch) > maxBatch {
 			batch = batch[:maxBatch]
 		}
-		as.pending = as.pending[len(batch):]
-		if len(as.pending) == 0 {
-			as.pending = nil
-		}
 		as.mu.Unlock()
 		if len(batch) == 0 {
 			return nil
 		}
-		if err := as.runBatch(t, batch); err != nil {
+		err := as.runBatch(t, batch)
+		as.mu.Lock()
+		if len(as.pending) >= len(batch) { // else Release emptied it
+			as.pending = as.pending[len(batch):]
+			if len(as.pending) == 0 {
+				as.pending = nil
+			}
+		}
+		as.mu.Unlock()
+		if err != nil {
 			return err
 		}
 	}

@@ -271,7 +271,7 @@ func TestThreadsShareAddressSpace(t *testing.T) {
 					return
 				}
 				if ev != platform.EventSyscall || regs.Rax != abi.SYS_GETPID {
-					errs <- errors.New("unexpected event " + ev.String())
+					errs <- fmt.Errorf("unexpected event %v: addr %#x access %v rip %#x rax %#x orig %#x", ev, trap.Addr, trap.Access, regs.Rip, regs.Rax, regs.OrigRax)
 					return
 				}
 				regs.Rax = 1
@@ -525,6 +525,54 @@ func TestBatchedMappings(t *testing.T) {
 		}
 		if want := uint64(n * (n + 1) / 2); regs.Rdi != want {
 			t.Errorf("sum of mapped pages = %d, want %d", regs.Rdi, want)
+		}
+	})
+}
+
+// TestNewSpacesUnderLoad makes fresh stub processes while every CPU is
+// busy, a stress test of seizing a new stub still setting itself up (see
+// seize: re-interrupting it could livelock; that showed up only under
+// real host load, in the deep fork tree script, not reliably here).
+func TestNewSpacesUnderLoad(t *testing.T) {
+	mf := newMemFile(t, 1<<20)
+	p := newPlatform(t, mf)
+	copy(mf.data, []byte{0xb8, 0x27, 0x00, 0x00, 0x00, 0x0f, 0x05}) // getpid
+	stop := make(chan struct{})
+	var busy sync.WaitGroup
+	for i := 0; i < 2*runtime.NumCPU(); i++ {
+		busy.Add(1)
+		go func() {
+			defer busy.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for j := 0; j < 1e5; j++ {
+				}
+			}
+		}()
+	}
+	defer func() { close(stop); busy.Wait() }()
+	runLocked(func() {
+		for i := 0; i < 40; i++ {
+			as, err := p.NewAddressSpace()
+			if err != nil {
+				t.Fatalf("NewAddressSpace %d: %v", i, err)
+			}
+			if err := as.MapFile(codeAddr, memmap.FileRange{Start: 0, End: abi.PageSize}, memmap.Read|memmap.Execute, false); err != nil {
+				t.Fatalf("MapFile: %v", err)
+			}
+			c := p.NewContext()
+			regs := abi.PtraceRegs{Rip: codeAddr, Eflags: 0x202}
+			var trap platform.Trap
+			ev, err := c.Switch(as, &regs, &trap)
+			if err != nil || ev != platform.EventSyscall || regs.OrigRax != abi.SYS_GETPID {
+				t.Fatalf("space %d: Switch = %v, %v (orig rax %d); want getpid", i, ev, err, regs.OrigRax)
+			}
+			c.Release()
+			as.Release()
 		}
 	})
 }

@@ -64,16 +64,27 @@ func (t *stubThread) wait() (unix.WaitStatus, error) {
 
 // seize attaches to the untraced, parked thread t and stops it in the park
 // loop. The calling thread becomes its tracer.
+//
+// A new stub's first thread may still be between its report to the
+// Sentry and the park loop. It is then run on from one system call stop
+// to the next (PTRACE_SYSCALL) until it is about to enter pause(2) in the
+// park loop, let into it and interrupted there. Interrupting it again and
+// again instead can livelock on a busy host: a tracee re-interrupted
+// before it is scheduled stops again without executing an instruction.
+// It is not left in the syscall-entry stop itself: seccomp checks the
+// system call after that stop, and an injection's cancelled call (-1)
+// would fail the stub's filter.
 func (p *Platform) seize(t *stubThread) error {
 	if err := ptrace(ptraceSeize, t.tid, 0, ptraceOSysGood|ptraceOExitKill); err != nil {
 		return fmt.Errorf("seizing %v: %w", t, err)
 	}
+	var regs abi.PtraceRegs
 	for attempt := 0; ; attempt++ {
 		if err := ptrace(ptraceInterrupt, t.tid, 0, 0); err != nil {
 			return fmt.Errorf("interrupting %v: %w", t, err)
 		}
-		// Wait for the interrupt's stop, letting any signal-delivery stop
-		// pass (suppressed) on the way.
+		// Wait for the interrupt's stop, letting any signal-delivery
+		// stop pass (suppressed) on the way.
 		for {
 			ws, err := t.wait()
 			if err != nil {
@@ -86,7 +97,6 @@ func (p *Platform) seize(t *stubThread) error {
 				return fmt.Errorf("continuing %v: %w", t, err)
 			}
 		}
-		var regs abi.PtraceRegs
 		if err := getRegs(t.tid, &regs); err != nil {
 			return fmt.Errorf("reading registers of %v: %w", t, err)
 		}
@@ -94,10 +104,33 @@ func (p *Platform) seize(t *stubThread) error {
 			p.initOnce.Do(func() { p.captureInit(t, &regs) })
 			return nil
 		}
-		// Still setting itself up: let it run on to the park loop.
-		if attempt > 10000 {
+		if attempt >= 3 {
 			return fmt.Errorf("%v never reached its park loop (rip %#x)", t, regs.Rip)
 		}
+		// Run it to pause's syscall-entry stop (two system calls
+		// away at most; signal stops may come between).
+		for stops := 0; ; stops++ {
+			if stops > 100 {
+				return fmt.Errorf("%v does not reach its park loop (rip %#x)", t, regs.Rip)
+			}
+			if err := ptrace(unix.PTRACE_SYSCALL, t.tid, 0, 0); err != nil {
+				return fmt.Errorf("continuing %v: %w", t, err)
+			}
+			ws, err := t.wait()
+			if err != nil {
+				return err
+			}
+			if !ws.Stopped() || ws.StopSignal() != syscallStopSignal {
+				continue // a signal-delivery or group stop: suppress it
+			}
+			if err := getRegs(t.tid, &regs); err != nil {
+				return fmt.Errorf("reading registers of %v: %w", t, err)
+			}
+			if p.stub.inPark(regs.Rip) {
+				break
+			}
+		}
+		// Into pause; the next interrupt finds it there.
 		if err := ptrace(unix.PTRACE_CONT, t.tid, 0, 0); err != nil {
 			return fmt.Errorf("continuing %v: %w", t, err)
 		}
