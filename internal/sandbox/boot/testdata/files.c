@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -131,5 +134,26 @@ int main(void) {
 	CHECK(read(p[0], buf, 10));
 	CHECK(close(p[1]));
 	CHECK(read(p[0], buf, 10));
+	// eventfd: counter, semaphore mode, poll readiness, bad flags.
+	int e = eventfd(3, EFD_NONBLOCK | EFD_CLOEXEC);
+	CHECK(e >= 0);
+	CHECK(fcntl(e, F_GETFD));
+	uint64_t v = 0;
+	CHECK(read(e, &v, sizeof v));
+	printf("eventfd value %llu\n", (unsigned long long)v);
+	CHECK(read(e, &v, sizeof v));
+	CHECK(read(e, &v, 4));
+	v = 5;
+	CHECK(write(e, &v, sizeof v));
+	struct pollfd pfd = {.fd = e, .events = POLLIN | POLLOUT};
+	CHECK(poll(&pfd, 1, 0));
+	printf("eventfd revents %#x\n", pfd.revents);
+	CHECK(close(e));
+	e = eventfd(2, EFD_SEMAPHORE);
+	CHECK(read(e, &v, sizeof v));
+	printf("semaphore read %llu\n", (unsigned long long)v);
+	CHECK(read(e, &v, sizeof v));
+	CHECK(close(e));
+	CHECK(syscall(SYS_eventfd2, 0, 0x4000));
 	return 0;
 }

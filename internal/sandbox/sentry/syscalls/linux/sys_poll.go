@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/podvisor/podvisor/internal/sandbox/abi"
+	"github.com/podvisor/podvisor/internal/sandbox/sentry/fsimpl/eventfd"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/fsimpl/pipe"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/kernel"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/vfs"
@@ -15,6 +16,25 @@ func sysPipe(t *kernel.Task, a *[6]uint64) (uint64, error) {
 
 func sysPipe2(t *kernel.Task, a *[6]uint64) (uint64, error) {
 	return pipe2(t, a[0], uint32(a[1]))
+}
+
+func sysEventfd(t *kernel.Task, a *[6]uint64) (uint64, error) {
+	return eventfd2(t, uint32(a[0]), 0)
+}
+
+func sysEventfd2(t *kernel.Task, a *[6]uint64) (uint64, error) {
+	return eventfd2(t, uint32(a[0]), uint32(a[1]))
+}
+
+// eventfd2 makes an eventfd (fsimpl/eventfd); EFD_CLOEXEC and
+// EFD_NONBLOCK have the values of O_CLOEXEC and O_NONBLOCK.
+func eventfd2(t *kernel.Task, initial, flags uint32) (uint64, error) {
+	if flags&^(eventfd.Semaphore|abi.O_NONBLOCK|abi.O_CLOEXEC) != 0 {
+		return 0, abi.EINVAL
+	}
+	f := eventfd.New(t, t.Kernel().VFS(), initial, flags&(eventfd.Semaphore|eventfd.NonBlock))
+	defer f.DecRef(t)
+	return newFD(t, f, flags&abi.O_CLOEXEC != 0)
 }
 
 func pipe2(t *kernel.Task, addr uint64, flags uint32) (uint64, error) {

@@ -84,6 +84,8 @@ func (tb *Table) register() {
 	h[abi.SYS_FLOCK] = sysFlock // always granted (no other lockers exist)
 	h[abi.SYS_PIPE] = sysPipe
 	h[abi.SYS_PIPE2] = sysPipe2
+	h[abi.SYS_EVENTFD] = sysEventfd
+	h[abi.SYS_EVENTFD2] = sysEventfd2
 	h[abi.SYS_POLL] = sysPoll
 	h[abi.SYS_PPOLL] = sysPpoll
 	h[abi.SYS_SELECT] = sysSelect
