@@ -14,8 +14,11 @@ import (
 	"log/slog"
 	"os"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/podvisor/podvisor/internal/sandbox/abi"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/fsimpl/devfs"
+	"github.com/podvisor/podvisor/internal/sandbox/sentry/fsimpl/host"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/fsimpl/tmpfs"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/kernel"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/memmap"
@@ -69,6 +72,8 @@ type Sentry struct {
 	mntns    *vfs.MountNamespace
 	table    *linux.Table
 	kernel   *kernel.Kernel
+	// hostFiles wraps the host descriptors given as stdio.
+	hostFiles *host.Files
 }
 
 // New builds a Sentry. Nothing runs until Start.
@@ -96,6 +101,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (s *Sentry, err error) {
 	}
 	s.vfs = vfs.New(vfs.Config{Logger: log})
 	if err := s.vfs.RegisterFilesystemType(tmpfs.FilesystemType{MemoryFile: s.mf}); err != nil {
+		return nil, err
+	}
+	s.hostFiles, err = host.New(s.vfs, log)
+	if err != nil {
 		return nil, err
 	}
 	memfds := tmpfs.NewMemfdFS(s.vfs, s.mf)
@@ -187,8 +196,15 @@ type ProcessSpec struct {
 	UmaskSet bool
 	// Rlimits override resource limits (RLIMIT_* -> limit).
 	Rlimits map[int]abi.Rlimit
-	// Stdio are host descriptors for fds 0, 1, 2 (nil: /dev/null).
+	// Stdio are host descriptors for fds 0, 1, 2 (nil: /dev/null). The
+	// Sentry uses duplicates; the caller keeps and closes its files. Host
+	// pipes, sockets and terminals are switched to non-blocking mode
+	// (fsimpl/host).
 	Stdio [3]*os.File
+	// Terminal says Stdio[0] is a host terminal (a pty slave) that
+	// becomes the controlling terminal of the process's new session, so
+	// a shell on it gets job control.
+	Terminal bool
 }
 
 // Process is a process the host started in the sandbox.
@@ -256,22 +272,27 @@ func (s *Sentry) Exec(ctx context.Context, spec ProcessSpec) (*Process, error) {
 			}
 		}
 	}()
-	for i, f := range spec.Stdio {
+	for _, f := range spec.Stdio {
 		var fd *vfs.FileDescription
 		var err error
 		if f == nil {
 			fd, err = s.openDevNull(ctx)
 		} else {
-			flags := uint32(abi.O_WRONLY)
-			if i == 0 {
-				flags = abi.O_RDONLY
-			}
-			fd, err = newHostFile(ctx, s.vfs, int(f.Fd()), flags)
+			fd, err = s.hostFile(ctx, f)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("setting up fd %d: %w", i, err)
+			return nil, fmt.Errorf("setting up fd %d: %w", len(stdio), err)
 		}
 		stdio = append(stdio, fd)
+	}
+	var tty *vfs.TTY
+	if spec.Terminal {
+		if t, ok := stdio[0].Impl().(interface{ TTY() *vfs.TTY }); ok {
+			tty = t.TTY()
+		}
+		if tty == nil {
+			return nil, errors.New("terminal requested but stdin is not a host terminal")
+		}
 	}
 	umask := spec.Umask
 	if !spec.UmaskSet && umask == 0 {
@@ -289,11 +310,26 @@ func (s *Sentry) Exec(ctx context.Context, spec ProcessSpec) (*Process, error) {
 		Umask:       umask,
 		Limits:      spec.Rlimits,
 		Stdio:       stdio,
+		TTY:         tty,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &Process{s: s, tg: tg}, nil
+}
+
+// hostFile wraps a duplicate of the host descriptor of f.
+func (s *Sentry) hostFile(ctx context.Context, f *os.File) (*vfs.FileDescription, error) {
+	dup, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := s.hostFiles.NewFD(ctx, dup, "")
+	if err != nil {
+		unix.Close(dup)
+		return nil, err
+	}
+	return fd, nil
 }
 
 func (s *Sentry) openDevNull(ctx context.Context) (*vfs.FileDescription, error) {
@@ -333,6 +369,10 @@ func (s *Sentry) close() {
 	if s.mntns != nil {
 		s.mntns.DecRef(context.Background())
 		s.mntns = nil
+	}
+	if s.hostFiles != nil {
+		s.hostFiles.Close()
+		s.hostFiles = nil
 	}
 	if s.platform != nil {
 		s.platform.Close()

@@ -3,6 +3,7 @@ package boot
 import (
 	"golang.org/x/sys/unix"
 
+	"github.com/podvisor/podvisor/internal/sandbox/abi"
 	"github.com/podvisor/podvisor/internal/sandbox/seccomp"
 )
 
@@ -21,6 +22,13 @@ type ConfineOptions struct {
 // (CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_SYSVSEM|CLONE_THREAD,
 // plus CLONE_SETTLS for threads with an M).
 const goThreadCloneFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND | unix.CLONE_SYSVSEM | unix.CLONE_THREAD
+
+// pthreadCloneFlags are glibc's pthread_create flags, used when the binary
+// links runtime/cgo (package net does, for its resolver, unless built with
+// netgo or CGO_ENABLED=0): its threads then come from pthread_create,
+// which tries clone3 first (refused with ENOSYS below, as its flags sit
+// behind a pointer the filter cannot read) and falls back to clone.
+const pthreadCloneFlags = goThreadCloneFlags | unix.CLONE_SETTLS | unix.CLONE_PARENT_SETTID | unix.CLONE_CHILD_CLEARTID
 
 // SentryFilter returns the Sentry's seccomp allow-list: what the Go
 // runtime and the Sentry call once started (measured by running the test
@@ -51,6 +59,8 @@ func SentryFilter(opts ConfineOptions) *seccomp.Filter {
 		unix.SYS_CLOSE, unix.SYS_FCNTL, unix.SYS_FSTAT, unix.SYS_LSEEK,
 		unix.SYS_POLL, unix.SYS_PPOLL, unix.SYS_FALLOCATE, unix.SYS_FTRUNCATE,
 		unix.SYS_SENDMSG, unix.SYS_RECVMSG, unix.SYS_SHUTDOWN,
+		// fsimpl/host on donated descriptors.
+		unix.SYS_FSYNC, unix.SYS_FDATASYNC, unix.SYS_FCHMOD, unix.SYS_FCHOWN,
 		// The stubs.
 		unix.SYS_PTRACE, unix.SYS_WAIT4, unix.SYS_WAITID,
 	}
@@ -61,11 +71,22 @@ func SentryFilter(opts ConfineOptions) *seccomp.Filter {
 	rules = append(rules,
 		seccomp.Rule{Sysno: unix.SYS_CLONE, Args: [6]seccomp.ArgMatcher{seccomp.EqualTo(goThreadCloneFlags)}},
 		seccomp.Rule{Sysno: unix.SYS_CLONE, Args: [6]seccomp.ArgMatcher{seccomp.EqualTo(goThreadCloneFlags | unix.CLONE_SETTLS)}},
-		// Terminal queries on the host descriptors given for stdio.
-		seccomp.Rule{Sysno: unix.SYS_IOCTL, Args: [6]seccomp.ArgMatcher{nil, seccomp.EqualTo(unix.TCGETS)}},
-		seccomp.Rule{Sysno: unix.SYS_IOCTL, Args: [6]seccomp.ArgMatcher{nil, seccomp.EqualTo(unix.TIOCGWINSZ)}},
-		seccomp.Rule{Sysno: unix.SYS_IOCTL, Args: [6]seccomp.ArgMatcher{nil, seccomp.EqualTo(unix.TIOCSWINSZ)}},
+		seccomp.Rule{Sysno: unix.SYS_CLONE, Args: [6]seccomp.ArgMatcher{seccomp.EqualTo(pthreadCloneFlags)}},
+		seccomp.Rule{Sysno: unix.SYS_CLONE3, Action: seccomp.ReturnErrno(unix.ENOSYS)},
+		// A new pthread registers restartable sequences and its robust
+		// futex list (glibc aborts if rseq fails in a new thread after
+		// it worked in the first).
+		seccomp.Rule{Sysno: unix.SYS_RSEQ},
+		seccomp.Rule{Sysno: unix.SYS_SET_ROBUST_LIST},
+		// futimens of a donated descriptor: utimensat with a NULL path.
+		seccomp.Rule{Sysno: unix.SYS_UTIMENSAT, Args: [6]seccomp.ArgMatcher{nil, seccomp.EqualTo(0)}},
 	)
+	// Terminal requests fsimpl/host passes to a host terminal given for
+	// stdio (job control itself stays in the Sentry).
+	for _, req := range []uintptr{unix.TCGETS, unix.TCSETS, unix.TCSETSW, unix.TCSETSF,
+		unix.TIOCGWINSZ, unix.TIOCSWINSZ, unix.TCFLSH, unix.TCSBRK, unix.TCXONC, abi.FIONREAD} {
+		rules = append(rules, seccomp.Rule{Sysno: unix.SYS_IOCTL, Args: [6]seccomp.ArgMatcher{nil, seccomp.EqualTo(uint64(req))}})
+	}
 	for _, nr := range []uintptr{unix.SYS_OPEN, unix.SYS_OPENAT, unix.SYS_OPENAT2, unix.SYS_CREAT, unix.SYS_SOCKET} {
 		rules = append(rules, seccomp.Rule{Sysno: nr, Action: seccomp.ReturnErrno(unix.EPERM)})
 	}

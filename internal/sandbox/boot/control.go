@@ -61,6 +61,7 @@ func SpecFromBootconfig(p bootconfig.Process, stdio [3]*os.File) ProcessSpec {
 		GID:            p.User.GID,
 		AdditionalGIDs: p.User.AdditionalGIDs,
 		Stdio:          stdio,
+		Terminal:       p.Terminal,
 	}
 	if p.User.Umask != nil {
 		spec.Umask, spec.UmaskSet = *p.User.Umask, true
