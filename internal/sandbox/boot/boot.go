@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -74,6 +75,12 @@ type Sentry struct {
 	kernel   *kernel.Kernel
 	// hostFiles wraps the host descriptors given as stdio.
 	hostFiles *host.Files
+
+	termMu sync.Mutex
+	// term is the adopted host terminal (see adoptHostTerminal).
+	term *hostTerminal // +checklocks:termMu
+	// closed is set once Shutdown began: no terminal is adopted then.
+	closed bool // +checklocks:termMu
 }
 
 // New builds a Sentry. Nothing runs until Start.
@@ -203,7 +210,11 @@ type ProcessSpec struct {
 	Stdio [3]*os.File
 	// Terminal says Stdio[0] is a host terminal (a pty slave) that
 	// becomes the controlling terminal of the process's new session, so
-	// a shell on it gets job control.
+	// a shell on it gets job control. The first such terminal also
+	// becomes the Sentry process's own controlling terminal if it can
+	// (it leads a session without one), and the signals the host sends
+	// for it (Ctrl-C, Ctrl-\, Ctrl-Z, SIGWINCH, SIGHUP) go to the
+	// terminal's foreground process group in the sandbox.
 	Terminal bool
 }
 
@@ -315,6 +326,9 @@ func (s *Sentry) Exec(ctx context.Context, spec ProcessSpec) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
+	if tty != nil {
+		s.adoptHostTerminal(spec.Stdio[0], tty)
+	}
 	return &Process{s: s, tg: tg}, nil
 }
 
@@ -361,6 +375,7 @@ func (s *Sentry) Events() []linux.ENOSYSCount { return s.table.ENOSYSCounts() }
 // Shutdown kills every process, waits for them and releases the Sentry's
 // host resources.
 func (s *Sentry) Shutdown(ctx context.Context) {
+	s.releaseHostTerminal()
 	s.kernel.KillAll()
 	s.close()
 }

@@ -84,7 +84,7 @@ func SentryFilter(opts ConfineOptions) *seccomp.Filter {
 	// Terminal requests fsimpl/host passes to a host terminal given for
 	// stdio (job control itself stays in the Sentry).
 	for _, req := range []uintptr{unix.TCGETS, unix.TCSETS, unix.TCSETSW, unix.TCSETSF,
-		unix.TIOCGWINSZ, unix.TIOCSWINSZ, unix.TCFLSH, unix.TCSBRK, unix.TCXONC, abi.FIONREAD} {
+		unix.TIOCGWINSZ, unix.TIOCSWINSZ, unix.TIOCSCTTY, unix.TCFLSH, unix.TCSBRK, unix.TCXONC, abi.FIONREAD} {
 		rules = append(rules, seccomp.Rule{Sysno: unix.SYS_IOCTL, Args: [6]seccomp.ArgMatcher{nil, seccomp.EqualTo(uint64(req))}})
 	}
 	for _, nr := range []uintptr{unix.SYS_OPEN, unix.SYS_OPENAT, unix.SYS_OPENAT2, unix.SYS_CREAT, unix.SYS_SOCKET} {

@@ -23,6 +23,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(confinedChildEnv); dir != "" {
 		os.Exit(confinedChild(dir, os.Getenv(confinedChildEnv+"_TRAP") != ""))
 	}
+	if dir := os.Getenv(terminalChildEnv); dir != "" {
+		os.Exit(terminalChild(dir))
+	}
 	code := m.Run()
 	if builtDir != "" {
 		os.RemoveAll(builtDir)

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -116,5 +118,143 @@ func TestTerminal(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+}
+
+// terminalChildEnv makes the test binary act as a Sentry process leading
+// its own session (as `visor boot` does), with a host pty slave as fd 3:
+// see TestTerminalSignals.
+const terminalChildEnv = "PODVISOR_TEST_TERMINAL_SENTRY"
+
+// terminalChild boots a Sentry on dir and runs an interactive shell on the
+// pty slave at fd 3; its exit code is the shell's.
+func terminalChild(dir string) int {
+	ctx := context.Background()
+	s, err := New(ctx, Config{Hostname: "sandbox"}, Deps{Root: RootFromHostDir(dir)})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "boot:", err)
+		return 100
+	}
+	defer s.Shutdown(ctx)
+	slave := os.NewFile(3, "pty")
+	p, err := s.Exec(ctx, ProcessSpec{
+		Argv:     []string{"/bin/sh", "-i"},
+		Env:      []string{"PATH=/bin", "PS1=$ ", "TERM=dumb"},
+		Stdio:    [3]*os.File{slave, slave, slave},
+		Terminal: true,
+	})
+	slave.Close()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "exec:", err)
+		return 101
+	}
+	st, err := p.Wait(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wait:", err)
+		return 102
+	}
+	return st.ShellExitCode()
+}
+
+// TestTerminalSignals: with the Sentry process leading its own session,
+// the host terminal becomes its controlling terminal, and Ctrl-C typed on
+// it interrupts the sandbox's foreground job, Ctrl-Z stops it (and fg
+// resumes it), and a window size change reaches the foreground job as
+// SIGWINCH.
+func TestTerminalSignals(t *testing.T) {
+	dir := rootDir(t)
+	master, slave := openPTY(t)
+	defer master.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), terminalChildEnv+"="+dir)
+	cmd.ExtraFiles = []*os.File{slave}
+	var childErr bytes.Buffer
+	cmd.Stderr = &childErr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	var mu sync.Mutex
+	var out bytes.Buffer
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			mu.Lock()
+			out.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	// waitFor waits until the terminal shows s (after from).
+	waitFor := func(s string, from int) int {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			mu.Lock()
+			got := out.String()
+			mu.Unlock()
+			if i := strings.Index(got[min(from, len(got)):], s); i >= 0 {
+				return from + i + len(s)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("terminal never showed %q; output:\n%s\nchild stderr:\n%s", s, out.String(), childErr.String())
+		return 0
+	}
+	type_ := func(s string) {
+		t.Helper()
+		if _, err := io.WriteString(master, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pos := waitFor("$ ", 0)
+	type_("echo ready\n")
+	pos = waitFor("ready\r\n", pos)
+	start := time.Now()
+	type_("sleep 30\n")
+	time.Sleep(500 * time.Millisecond) // let sleep start
+	type_("\x03")
+	// An interactive shell abandons the rest of the line on SIGINT: ask
+	// for the status on the next one.
+	pos = waitFor("^C", pos)
+	type_("echo slept=$?\n")
+	pos = waitFor("slept=130", pos)
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("Ctrl-C took %v to interrupt sleep", d)
+	}
+	// A foreground job that waits for SIGWINCH.
+	type_("sh -c 'trap \"echo got-\"\"winch; exit 0\" WINCH; echo waiting; while :; do sleep 0.1; done'\n")
+	pos = waitFor("waiting\r\n", pos)
+	if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 50, Col: 120}); err != nil {
+		t.Fatal(err)
+	}
+	pos = waitFor("got-winch", pos)
+	type_("stty size\n")
+	pos = waitFor("50 120", pos)
+	// Ctrl-Z stops the foreground job; fg resumes it; Ctrl-C ends it.
+	type_("sleep 30\n")
+	time.Sleep(500 * time.Millisecond)
+	type_("\x1a")
+	pos = waitFor("Stopped", pos)
+	type_("fg\n")
+	pos = waitFor("sleep 30", pos)
+	time.Sleep(300 * time.Millisecond)
+	type_("\x03")
+	pos = waitFor("^C", pos)
+	type_("echo fg=$?\n")
+	waitFor("fg=130", pos)
+	type_("exit 5\n")
+	err := cmd.Wait()
+	mu.Lock()
+	t.Logf("terminal output:\n%s", out.String())
+	mu.Unlock()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 5 {
+		t.Errorf("child: %v, want exit status 5; stderr:\n%s", err, childErr.String())
 	}
 }
