@@ -19,6 +19,7 @@ import (
 
 	"github.com/podvisor/podvisor/internal/sandbox/abi"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/fsimpl/devfs"
+	"github.com/podvisor/podvisor/internal/sandbox/sentry/fsimpl/devpts"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/fsimpl/host"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/fsimpl/tmpfs"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/kernel"
@@ -110,6 +111,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (s *Sentry, err error) {
 	if err := s.vfs.RegisterFilesystemType(tmpfs.FilesystemType{MemoryFile: s.mf}); err != nil {
 		return nil, err
 	}
+	if err := s.vfs.RegisterFilesystemType(devpts.FilesystemType{}); err != nil {
+		return nil, err
+	}
 	s.hostFiles, err = host.New(s.vfs, log)
 	if err != nil {
 		return nil, err
@@ -148,7 +152,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (s *Sentry, err error) {
 	return s, nil
 }
 
-// mountSystem mounts /dev (and creates it if the root lacks it and is
+// mountSystem mounts /dev with /dev/pts and /dev/shm (and creates /dev if the root lacks it and is
 // writable).
 func (s *Sentry) mountSystem(ctx context.Context) error {
 	root := s.mntns.Root()
@@ -169,6 +173,10 @@ func (s *Sentry) mountSystem(ctx context.Context) error {
 	}
 	if _, err := s.vfs.ConnectMountAt(ctx, creds, devFS, devRoot, "devtmpfs", pop("/dev"), vfs.MountFlags{NoSuid: true}); err != nil {
 		return fmt.Errorf("mounting /dev: %w", err)
+	}
+	pts, ptsRoot := devpts.New(s.vfs)
+	if _, err := s.vfs.ConnectMountAt(ctx, creds, pts, ptsRoot, "devpts", pop("/dev/pts"), vfs.MountFlags{NoSuid: true, NoExec: true}); err != nil {
+		return fmt.Errorf("mounting /dev/pts: %w", err)
 	}
 	shm, shmRoot := tmpfs.New(s.vfs, s.mf, tmpfs.Options{Mode: 0o1777})
 	if _, err := s.vfs.ConnectMountAt(ctx, creds, shm, shmRoot, "shm", pop("/dev/shm"), vfs.MountFlags{NoSuid: true, NoDev: true}); err != nil {

@@ -212,6 +212,18 @@ func native(t *testing.T, pristine string, argv []string, env []string) result {
 			t.Fatalf("mknod /dev/%s (needs root): %v", d.name, err)
 		}
 	}
+	// A devpts instance of its own on /dev/pts, as in the sandbox.
+	pts := filepath.Join(dir, "dev", "pts")
+	if err := os.MkdirAll(pts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("devpts", pts, "devpts", 0, "newinstance,ptmxmode=0666"); err != nil {
+		t.Fatalf("mounting devpts (needs root): %v", err)
+	}
+	defer syscall.Unmount(pts, syscall.MNT_DETACH)
+	if err := os.Symlink("pts/ptmx", filepath.Join(dir, "dev", "ptmx")); err != nil {
+		t.Fatal(err)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
@@ -250,7 +262,7 @@ func differential(t *testing.T, dir string, argv []string) {
 
 func TestDifferentialPrograms(t *testing.T) {
 	dir := rootDir(t)
-	for _, p := range []string{"files", "mem", "threads", "signals", "timeinfo", "efault"} {
+	for _, p := range []string{"files", "mem", "threads", "signals", "timeinfo", "efault", "pty"} {
 		t.Run(p, func(t *testing.T) { differential(t, dir, []string{"/bin/" + p}) })
 	}
 }

@@ -222,6 +222,16 @@ func (t *Task) ControllingTTY() *vfs.TTY {
 	return t.tg.pgrp.session.tty
 }
 
+// LeadsSessionWithoutTTY reports whether t's process leads its session and
+// the session has no controlling terminal: opening a terminal then makes
+// it the controlling one (unless O_NOCTTY).
+func (t *Task) LeadsSessionWithoutTTY() bool {
+	t.k.mu.Lock()
+	defer t.k.mu.Unlock()
+	s := t.tg.pgrp.session
+	return s.leader == t.tg && s.tty == nil
+}
+
 // SetControllingTTY implements vfs.TaskTTY.SetControllingTTY.
 func (t *Task) SetControllingTTY(tty *vfs.TTY, steal bool) error {
 	k := t.k

@@ -23,7 +23,24 @@ func openAt(t *kernel.Task, dirfd int32, pathAddr uint64, flags uint32, mode uin
 		return 0, err
 	}
 	defer f.DecRef(t)
+	if flags&abi.O_NOCTTY == 0 && f.Inode().Type() == abi.S_IFCHR && t.LeadsSessionWithoutTTY() {
+		acquireTTY(t, f)
+	}
 	return newFD(t, f, flags&abi.O_CLOEXEC != 0)
+}
+
+// acquireTTY makes the terminal f, just opened by a session leader without
+// a controlling terminal, the session's controlling terminal, as Linux's
+// open does: through the file's own TIOCSCTTY (without stealing), so any
+// terminal implementation qualifies and anything else refuses (ENOTTY,
+// ignored). /dev/tty, /dev/console and a pty master (/dev/ptmx) are
+// never acquired this way.
+func acquireTTY(t *kernel.Task, f *vfs.FileDescription) {
+	st, err := f.Inode().Stat(t, abi.STATX_TYPE)
+	if err != nil || st.RdevMajor == 5 && st.RdevMinor <= 2 {
+		return
+	}
+	f.Ioctl(t, userMemory{t}, abi.TIOCSCTTY, 0)
 }
 
 func sysOpen(t *kernel.Task, a *[6]uint64) (uint64, error) {
