@@ -53,7 +53,8 @@ var (
 	buildErr  error
 )
 
-// cPrograms compiles testdata/*.c statically (once per test binary).
+// cPrograms compiles testdata/*.c statically, and testdata/goprog (once
+// per test binary).
 func cPrograms(t *testing.T) []string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -73,6 +74,15 @@ func cPrograms(t *testing.T) []string {
 			}
 			built = append(built, bin)
 		}
+		// A static Go program (the Go runtime's threads, epoll, signals).
+		bin := filepath.Join(out, "goprog")
+		cmd := exec.Command("go", "build", "-o", bin, "./testdata/goprog")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if o, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build testdata/goprog: %v\n%s", err, o)
+			return
+		}
+		built = append(built, bin)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
@@ -262,7 +272,7 @@ func differential(t *testing.T, dir string, argv []string) {
 
 func TestDifferentialPrograms(t *testing.T) {
 	dir := rootDir(t)
-	for _, p := range []string{"files", "mem", "threads", "signals", "timeinfo", "efault", "pty"} {
+	for _, p := range []string{"files", "mem", "threads", "signals", "timeinfo", "efault", "pty", "epoll", "goprog"} {
 		t.Run(p, func(t *testing.T) { differential(t, dir, []string{"/bin/" + p}) })
 	}
 }

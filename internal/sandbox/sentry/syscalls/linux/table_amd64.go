@@ -85,6 +85,12 @@ func (tb *Table) register() {
 	h[abi.SYS_PIPE] = sysPipe
 	h[abi.SYS_PIPE2] = sysPipe2
 	h[abi.SYS_EVENTFD] = sysEventfd
+	h[abi.SYS_EPOLL_CREATE] = sysEpollCreate
+	h[abi.SYS_EPOLL_CREATE1] = sysEpollCreate1
+	h[abi.SYS_EPOLL_CTL] = sysEpollCtl // an item holds its file open (see epollFile)
+	h[abi.SYS_EPOLL_WAIT] = sysEpollWait
+	h[abi.SYS_EPOLL_PWAIT] = sysEpollPwait
+	h[abi.SYS_EPOLL_PWAIT2] = sysEpollPwait2
 	h[abi.SYS_EVENTFD2] = sysEventfd2
 	h[abi.SYS_POLL] = sysPoll
 	h[abi.SYS_PPOLL] = sysPpoll
