@@ -23,7 +23,7 @@ func openPTY(t *testing.T) (*os.File, *os.File) {
 	t.Helper()
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
-		t.Skipf("no host ptys: %v", err)
+		t.Fatalf("opening /dev/ptmx (host pseudo-terminals are required): %v", err)
 	}
 	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
 		t.Fatal(err)
@@ -216,7 +216,6 @@ func TestTerminalSignals(t *testing.T) {
 	pos := waitFor("$ ", 0)
 	type_("echo ready\n")
 	pos = waitFor("ready\r\n", pos)
-	start := time.Now()
 	type_("sleep 30\n")
 	time.Sleep(500 * time.Millisecond) // let sleep start
 	type_("\x03")
@@ -225,9 +224,6 @@ func TestTerminalSignals(t *testing.T) {
 	pos = waitFor("^C", pos)
 	type_("echo slept=$?\n")
 	pos = waitFor("slept=130", pos)
-	if d := time.Since(start); d > 20*time.Second {
-		t.Errorf("Ctrl-C took %v to interrupt sleep", d)
-	}
 	// A foreground job that waits for SIGWINCH.
 	type_("sh -c 'trap \"echo got-\"\"winch; exit 0\" WINCH; echo waiting; while :; do sleep 0.1; done'\n")
 	pos = waitFor("waiting\r\n", pos)
