@@ -6,8 +6,9 @@
 //
 // Handlers validate every argument: a garbage pointer is EFAULT, a bad
 // flag EINVAL, a bad descriptor EBADF; nothing an application passes can
-// panic the Sentry (the table's tests call every handler with random
-// arguments).
+// panic the Sentry (boot's integration test TestFuzzSyscalls makes
+// thousands of calls with random numbers and garbage arguments from inside
+// a sandbox).
 //
 // Partial support is noted on the table entries in table_amd64.go. It
 // imports the kernel, vfs, mm and fsimpl; boot imports it.
