@@ -10,11 +10,14 @@ import (
 	"os"
 	"strings"
 
+	"github.com/podvisor/podvisor/internal/bench/apiserver"
 	"github.com/podvisor/podvisor/internal/bench/auth"
+	"github.com/podvisor/podvisor/internal/bench/controllers"
 	"github.com/podvisor/podvisor/internal/bench/files"
 	"github.com/podvisor/podvisor/internal/bench/node"
 	"github.com/podvisor/podvisor/internal/bench/report"
 	"github.com/podvisor/podvisor/internal/bench/schema"
+	"github.com/podvisor/podvisor/internal/bench/streams"
 	"github.com/podvisor/podvisor/internal/bench/visor"
 )
 
@@ -28,11 +31,14 @@ type suite struct {
 // suites lists every benchmark topic, in the order they are printed.
 func suites() []suite {
 	return []suite{
+		{name: "apiserver", run: apiserver.Run},
 		{name: "auth", run: auth.Run},
+		{name: "controllers", run: controllers.Run},
 		{name: "files", run: files.Run},
 		{name: "schema", run: schema.Run},
 		{name: "node", run: node.Run},
 		{name: "visor", run: visor.Run},
+		{name: "streams", run: streams.Run},
 	}
 }
 

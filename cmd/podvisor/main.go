@@ -35,6 +35,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.AddCommand(newServerCommand())
 	root.AddCommand(&cobra.Command{
 		Use:                "kubectl [args...]",
 		Short:              "Run kubectl against the local cluster (admin kubeconfig by default)",

@@ -137,6 +137,20 @@ func TestValidatePersistentVolumeClaim(t *testing.T) {
 	grow := old.DeepCopy()
 	grow.Spec.Resources.Requests["storage"] = resource.MustParse("2Gi")
 	checkErrs(t, ValidatePersistentVolumeClaimUpdate(grow, old), want(forbidden, "spec"))
+	noClass := old.DeepCopy()
+	noClass.Spec.StorageClassName = nil
+	gold, empty := "gold", ""
+	retro := noClass.DeepCopy()
+	retro.Spec.StorageClassName = &gold
+	checkErrs(t, ValidatePersistentVolumeClaimUpdate(retro, noClass), nil)
+	retroEmpty := noClass.DeepCopy()
+	retroEmpty.Spec.StorageClassName = &empty
+	checkErrs(t, ValidatePersistentVolumeClaimUpdate(retroEmpty, noClass), want(forbidden, "spec"))
+	silver := old.DeepCopy()
+	silver.Spec.StorageClassName = ptr("silver")
+	change := silver.DeepCopy()
+	change.Spec.StorageClassName = &gold
+	checkErrs(t, ValidatePersistentVolumeClaimUpdate(change, silver), want(forbidden, "spec"))
 
 	bound := old.DeepCopy()
 	bound.Spec.VolumeName = "pv-1"

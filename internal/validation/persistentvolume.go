@@ -237,6 +237,13 @@ func ValidatePersistentVolumeClaimUpdate(pvc, old *corev1.PersistentVolumeClaim)
 		munged.VolumeName = pvc.Spec.VolumeName
 	}
 	munged.VolumeAttributesClassName = pvc.Spec.VolumeAttributesClassName
+	// Retroactive default storage class: a claim created without a class
+	// (nil, not "") and without the beta class annotation may be given
+	// one later, as Kubernetes allows (the volume controller does it).
+	if _, beta := old.Annotations["volume.beta.kubernetes.io/storage-class"]; !beta && old.Spec.StorageClassName == nil &&
+		pvc.Spec.StorageClassName != nil && *pvc.Spec.StorageClassName != "" {
+		munged.StorageClassName = pvc.Spec.StorageClassName
+	}
 	if old.Status.Phase == corev1.ClaimBound {
 		munged.Resources.Requests = pvc.Spec.Resources.Requests
 		newReq := pvc.Spec.Resources.Requests[corev1.ResourceStorage]

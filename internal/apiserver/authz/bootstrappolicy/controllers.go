@@ -129,6 +129,8 @@ func controllerRoles() []*rbacv1.ClusterRole {
 			verbs("update").on("persistentvolumeclaims/status").in(core),
 			verbs("list", "watch", "get", "create", "delete").on("pods").in(core),
 			verbs("get", "list", "watch").on("storageclasses").in(storage),
+			// podvisor: the local-path StorageClass is created at start.
+			verbs("create").on("storageclasses").in(storage),
 			verbs("get", "create", "update", "delete").on("endpoints").in(core),
 			verbs("get", "create", "delete").on("services").in(core),
 			verbs("get").on("secrets").in(core),
@@ -170,6 +172,8 @@ func controllerRoles() []*rbacv1.ClusterRole {
 		c("route-controller",
 			verbs("list", "watch").on("nodes").in(core),
 			verbs("patch").on("nodes/status").in(core),
+			// podvisor: routes are published in a Node annotation.
+			verbs("patch").on("nodes").in(core),
 			eventsRule(),
 		),
 		c("service-account-controller",
@@ -180,6 +184,8 @@ func controllerRoles() []*rbacv1.ClusterRole {
 			verbs("get", "list", "watch").on("services").in(core),
 			verbs("patch", "update").on("services/status").in(core),
 			verbs("list", "watch").on("nodes").in(core),
+			// podvisor: cluster IP repair frees leaked IPAddress objects.
+			verbs("list", "watch", "delete").on("ipaddresses").in(networking),
 			eventsRule(),
 		),
 		c("statefulset-controller",
