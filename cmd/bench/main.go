@@ -13,6 +13,7 @@ import (
 	"github.com/podvisor/podvisor/internal/bench/apiserver"
 	"github.com/podvisor/podvisor/internal/bench/auth"
 	"github.com/podvisor/podvisor/internal/bench/controllers"
+	"github.com/podvisor/podvisor/internal/bench/endpoints"
 	"github.com/podvisor/podvisor/internal/bench/files"
 	"github.com/podvisor/podvisor/internal/bench/node"
 	"github.com/podvisor/podvisor/internal/bench/report"
@@ -34,11 +35,13 @@ func suites() []suite {
 		{name: "apiserver", run: apiserver.Run},
 		{name: "auth", run: auth.Run},
 		{name: "controllers", run: controllers.Run},
+		{name: "endpoints", run: endpoints.Run},
 		{name: "files", run: files.Run},
 		{name: "schema", run: schema.Run},
 		{name: "node", run: node.Run},
 		{name: "visor", run: visor.Run},
 		{name: "streams", run: streams.Run},
+		{name: "pods", run: node.PodStart},
 	}
 }
 

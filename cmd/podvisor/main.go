@@ -36,6 +36,8 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServerCommand())
+	root.AddCommand(newAgentCommand())
+	root.AddCommand(newTokenCommand())
 	root.AddCommand(&cobra.Command{
 		Use:                "kubectl [args...]",
 		Short:              "Run kubectl against the local cluster (admin kubeconfig by default)",

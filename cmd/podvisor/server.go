@@ -16,7 +16,7 @@ import (
 
 func newServerCommand() *cobra.Command {
 	var cfg server.Config
-	var etcdServers, logLevel string
+	var etcdServers, logLevel, clusterDNS string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the control plane: embedded etcd (or --etcd-servers) and the API server",
@@ -27,6 +27,7 @@ func newServerCommand() *cobra.Command {
 				return fmt.Errorf("--log-level: %w", err)
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			cfg.Agent.ClusterDNS = splitList(clusterDNS)
 			for _, s := range strings.Split(etcdServers, ",") {
 				if s = strings.TrimSpace(s); s != "" {
 					cfg.EtcdServers = append(cfg.EtcdServers, s)
@@ -50,5 +51,6 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.AdvertiseAddress, "advertise-address", "", "address nodes and pods reach the API server on (default: the host's first address)")
 	f.DurationVar(&cfg.CompactionInterval, "etcd-compaction-interval", 0, "how often etcd history is compacted (default 5m)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	addAgentFlags(f, &cfg.Agent, &clusterDNS)
 	return cmd
 }

@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/podvisor/podvisor/internal/agent"
 	"github.com/podvisor/podvisor/internal/apiserver"
 	"github.com/podvisor/podvisor/internal/apiserver/authn/serviceaccount"
 	"github.com/podvisor/podvisor/internal/apiserver/codec"
@@ -52,9 +53,11 @@ type Config struct {
 	NodePortRange string
 	// TokenFile is a static token file (token,user,uid,"groups").
 	TokenFile string
-	// DisableAgent: do not run a local agent (accepted; the agent comes
-	// with the kubelet).
+	// DisableAgent: do not run the local agent.
 	DisableAgent bool
+	// Agent configures the local agent (data in <DataDir>/agent, node
+	// name the host name by default).
+	Agent agent.Config
 	// CompactionInterval is how often etcd history is compacted; 0
 	// means 5 minutes.
 	CompactionInterval time.Duration
@@ -79,6 +82,7 @@ type Server struct {
 	ln   net.Listener
 	addr string
 
+	agent    *agent.Agent
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	errCh    chan error
@@ -222,7 +226,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}()
 
 	s.http = &http.Server{
-		Handler: s.api,
+		Handler: s.withNodeJoin(s.api, creds, port),
 		TLSConfig: &tls.Config{
 			Certificates: []tls.Certificate{creds.serving},
 			ClientAuth:   tls.VerifyClientCertIfGiven,
@@ -262,8 +266,15 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err := writeKubeconfig(KubeconfigPath(cfg.DataDir), "https://"+s.addr, creds); err != nil {
 		return nil, err
 	}
+	if !cfg.DisableAgent {
+		if err := s.startAgent(runCtx, creds); err != nil {
+			return nil, err
+		}
+	}
 	deps.Log.Info("podvisor server ready", "address", "https://"+s.addr, "kubeconfig", KubeconfigPath(cfg.DataDir),
-		"etcd", etcdDescription(cfg))
+		"etcd", etcdDescription(cfg), "agent", !cfg.DisableAgent)
+	deps.Log.Info("to join a node: podvisor token create, then podvisor agent --server https://" +
+		net.JoinHostPort(advertise.String(), strconv.Itoa(port)) + " --token TOKEN")
 	ok = true
 	return s, nil
 }

@@ -26,7 +26,11 @@ type Expectations struct {
 
 type expectation struct {
 	adds, dels int
-	at         time.Time
+	// delUIDs are deletions tracked by object UID (ExpectDeletionsOf):
+	// only the deletion of one of these objects satisfies them, so a
+	// deletion made by someone else is not mistaken for ours.
+	delUIDs map[string]bool
+	at      time.Time
 }
 
 // NewExpectations returns expectations that expire after timeout (5 minutes
@@ -50,6 +54,42 @@ func (e *Expectations) set(key string, adds, dels int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.byKey[key] = &expectation{adds: adds, dels: dels, at: e.now()}
+}
+
+// ExpectDeletionsOf records that the objects with these UIDs are being
+// deleted for key, replacing earlier expectations of key. Only
+// DeletionObservedOf with one of these UIDs lowers them.
+func (e *Expectations) ExpectDeletionsOf(key string, uids []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m := make(map[string]bool, len(uids))
+	for _, u := range uids {
+		m[u] = true
+	}
+	e.byKey[key] = &expectation{delUIDs: m, at: e.now()}
+}
+
+// Expect records that n creations and the deletions of the objects with
+// uids are in flight for key together, replacing earlier expectations.
+func (e *Expectations) Expect(key string, n int, uids []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m := make(map[string]bool, len(uids))
+	for _, u := range uids {
+		m[u] = true
+	}
+	e.byKey[key] = &expectation{adds: n, delUIDs: m, at: e.now()}
+}
+
+// DeletionObservedOf records that the object with uid is gone (or going:
+// it has a deletionTimestamp) or that its deletion request failed. A uid
+// that key does not expect is ignored.
+func (e *Expectations) DeletionObservedOf(key, uid string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if x, ok := e.byKey[key]; ok {
+		delete(x.delUIDs, uid)
+	}
 }
 
 // CreationObserved lowers key's expected creations by one; also call it
@@ -78,7 +118,7 @@ func (e *Expectations) Satisfied(key string) bool {
 	if !ok {
 		return true
 	}
-	if x.adds <= 0 && x.dels <= 0 || e.now().Sub(x.at) > e.timeout {
+	if x.adds <= 0 && x.dels <= 0 && len(x.delUIDs) == 0 || e.now().Sub(x.at) > e.timeout {
 		delete(e.byKey, key)
 		return true
 	}

@@ -4,7 +4,8 @@
 // requeue with exponential back-off on error, and expectations so a
 // controller does not act twice on creations and deletions its informers
 // have not seen yet. Controllers (internal/controller/<name>) import it; it
-// imports only client-go.
+// imports only client-go and k8s.io/utils/clock. Deps is what the
+// controller manager (internal/controller/manager) gives each controller.
 //
 // A controller is a Reconcile function over keys ("namespace/name" or
 // "name"): it reads current state from listers, compares with desired
@@ -82,7 +83,7 @@ func New(name string, fn Func, opts Options) *Controller {
 		fn:      fn,
 		queue:   workqueue.NewTypedRateLimitingQueueWithConfig(rl, workqueue.TypedRateLimitingQueueConfig[string]{Name: name}),
 		workers: workers,
-		log:     log.With("controller", name),
+		log:     log.With("queue", name),
 	}
 }
 

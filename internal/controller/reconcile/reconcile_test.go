@@ -151,6 +151,26 @@ func TestExpectations(t *testing.T) {
 		{"deletions outstanding", func(e *Expectations) { e.ExpectDeletions("k", 1) }, false},
 		{"expired", func(e *Expectations) { e.ExpectDeletions("k", 1); now = now.Add(6 * time.Minute) }, true},
 		{"forgotten", func(e *Expectations) { e.ExpectCreations("k", 3); e.Forget("k") }, true},
+		{"uid deletions outstanding", func(e *Expectations) { e.ExpectDeletionsOf("k", []string{"a", "b"}); e.DeletionObservedOf("k", "a") }, false},
+		{"uid deletions: someone else's deletion does not count", func(e *Expectations) {
+			e.ExpectDeletionsOf("k", []string{"a"})
+			e.DeletionObservedOf("k", "zzz")
+		}, false},
+		{"uid deletions observed", func(e *Expectations) {
+			e.ExpectDeletionsOf("k", []string{"a", "b"})
+			e.DeletionObservedOf("k", "b")
+			e.DeletionObservedOf("k", "a")
+		}, true},
+		{"creations and deletions together", func(e *Expectations) {
+			e.Expect("k", 1, []string{"a"})
+			e.DeletionObservedOf("k", "a")
+		}, false},
+		{"creations and deletions together, all observed", func(e *Expectations) {
+			e.Expect("k", 1, []string{"a"})
+			e.DeletionObservedOf("k", "a")
+			e.CreationObserved("k")
+		}, true},
+		{"uid deletions expire", func(e *Expectations) { e.ExpectDeletionsOf("k", []string{"a"}); now = now.Add(6 * time.Minute) }, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -39,9 +39,14 @@ type Server struct {
 }
 
 // Start starts a server in-process; cfg's zero fields get test defaults
-// (a temp data dir, 127.0.0.1:0). It is stopped when the test ends.
+// (a temp data dir, 127.0.0.1:0). It is stopped when the test ends. The
+// in-process agent is disabled unless cfg.Agent.NodeName is set (a test
+// that wants it must give it unique names: bridge, cgroup root, dirs).
 func Start(t testing.TB, cfg server.Config) *Server {
 	t.Helper()
+	if cfg.Agent.NodeName == "" {
+		cfg.DisableAgent = true
+	}
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
 	}
@@ -136,7 +141,7 @@ type Process struct {
 
 // StartProcess starts `podvisor server` on dataDir and a free port with
 // extra flags and waits until it answers /readyz. It is killed when the
-// test ends.
+// test ends. The agent is disabled unless extra says --disable-agent=false.
 func StartProcess(t testing.TB, dataDir string, port int, extra ...string) *Process {
 	t.Helper()
 	bin := Binary(t)
@@ -144,7 +149,7 @@ func StartProcess(t testing.TB, dataDir string, port int, extra ...string) *Proc
 		port = FreePort(t)
 	}
 	args := append([]string{"server", "--data-dir", dataDir, "--https-listen-port", fmt.Sprint(port),
-		"--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1"}, extra...)
+		"--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1", "--disable-agent"}, extra...)
 	p := &Process{DataDir: dataDir, Port: port, Kubeconfig: server.KubeconfigPath(dataDir), done: make(chan struct{})}
 	p.Cmd = exec.Command(bin, args...)
 	p.Cmd.Stdout, p.Cmd.Stderr = p, p

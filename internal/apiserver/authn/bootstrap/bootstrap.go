@@ -8,7 +8,7 @@
 // Secret's auth-extra-groups (each must start with "system:bootstrappers:").
 //
 // podvisor extension, for simple node joins: a Secret that also carries the
-// data key "podvisor.io/node-name" is a join token for that one node, and
+// data key "podvisor.io-node-name" is a join token for that one node, and
 // its user is the node itself, "system:node:<name>" in system:nodes, so an
 // agent can join and run with nothing but that token. Such a token grants
 // exactly what the node authorizer grants that node.
@@ -46,8 +46,9 @@ const (
 	KeyUsageSigning   = "usage-bootstrap-signing"
 	KeyAuthExtraGroup = "auth-extra-groups"
 	KeyDescription    = "description"
-	// KeyNodeName is podvisor's extension: the node a join token is for.
-	KeyNodeName = "podvisor.io/node-name"
+	// KeyNodeName is podvisor's extension: the node a join token is for
+	// (a Secret data key may not hold a "/").
+	KeyNodeName = "podvisor.io-node-name"
 
 	// ExtraGroupPrefix must start every auth-extra-groups entry.
 	ExtraGroupPrefix = "system:bootstrappers:"

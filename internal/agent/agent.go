@@ -1,0 +1,365 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/podvisor/podvisor/internal/kubelet"
+	"github.com/podvisor/podvisor/internal/kubelet/image"
+	"github.com/podvisor/podvisor/internal/kubelet/podnet"
+	"github.com/podvisor/podvisor/internal/kubelet/podsandbox"
+	"github.com/podvisor/podvisor/internal/nodejoin"
+	"github.com/podvisor/podvisor/internal/runtime/oci"
+)
+
+// Config is the agent's configuration (`podvisor agent` flags).
+type Config struct {
+	// Server is the API server URL and Token the join token; both are
+	// unused when Deps.RESTConfig is given.
+	Server, Token string
+	// NodeName defaults to the host name.
+	NodeName string
+	// DataDir holds the agent's state (see the package doc); RunDir its
+	// runtime state on a tmpfs (default /run/podvisor).
+	DataDir, RunDir string
+	// PodCIDR is used until the node controller assigns one.
+	PodCIDR string
+	// ClusterCIDR holds every node's pods (not masqueraded); default
+	// 10.42.0.0/16.
+	ClusterCIDR string
+	// PodManifestPath (static pods; default <DataDir>/manifests) and
+	// ManifestURL.
+	PodManifestPath, ManifestURL string
+	// InsecureRegistries are pulled from over plain HTTP.
+	InsecureRegistries []string
+	// DefaultRuntime is the runtime handler of pods without a runtime
+	// class: "runc" (default) or "visor".
+	DefaultRuntime string
+	// RuncPath and VisorPath locate the runtimes ("" looks in PATH and,
+	// for visor, next to this binary); visor is configured only when
+	// found.
+	RuncPath, VisorPath string
+	// NodeIP is the node's address (default: the default route's).
+	NodeIP string
+	// ClusterDNS and ClusterDomain go into pods' resolv.conf.
+	ClusterDNS    []string
+	ClusterDomain string
+	// BridgeName, VethPrefix and CgroupRoot name the node's network and
+	// cgroup objects (defaults pv0, pv, /podvisor); tests make them
+	// unique.
+	BridgeName, VethPrefix, CgroupRoot string
+	// ShimPath and ShimArgs start the per-container shim (default: this
+	// binary, "shim").
+	ShimPath string
+	ShimArgs []string
+	// Labels are added to the Node.
+	Labels map[string]string
+	// Kubelet carries kubelet settings not covered above (periods,
+	// capacity); its node, paths and runtime fields are set from this
+	// Config.
+	Kubelet kubelet.Config
+}
+
+// Deps are the agent's collaborators.
+type Deps struct {
+	Log *slog.Logger
+	// RESTConfig, when set, is how to reach the API server as this node
+	// (the agent `podvisor server` runs in-process, with a node client
+	// certificate it issued); no join happens.
+	RESTConfig *rest.Config
+	// Credentials are the in-process agent's credential files (its
+	// kubelet serving certificate), reported by Credentials.
+	Credentials nodejoin.Credentials
+	// Trace is passed to the kubelet (kubelet.Deps.Trace; benchmarks).
+	Trace func(uid types.UID, step string)
+}
+
+// Agent is a running node agent.
+type Agent struct {
+	cfg   Config
+	log   *slog.Logger
+	rc    *rest.Config
+	creds nodejoin.Credentials
+	trace func(types.UID, string)
+
+	client  kubernetes.Interface
+	store   *image.Store
+	rt      *oci.Runtime
+	kubelet *kubelet.Kubelet
+	started chan struct{}
+}
+
+func (c *Config) setDefaults() error {
+	if c.NodeName == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("node name: %w", err)
+		}
+		c.NodeName = strings.ToLower(h)
+	}
+	if c.DataDir == "" {
+		c.DataDir = "/var/lib/podvisor/agent"
+	}
+	if c.RunDir == "" {
+		c.RunDir = "/run/podvisor"
+	}
+	if c.ClusterCIDR == "" {
+		c.ClusterCIDR = "10.42.0.0/16"
+	}
+	if c.PodManifestPath == "" {
+		c.PodManifestPath = filepath.Join(c.DataDir, "manifests")
+	}
+	if c.DefaultRuntime == "" {
+		c.DefaultRuntime = "runc"
+	}
+	if c.BridgeName == "" {
+		c.BridgeName = "pv0"
+	}
+	if c.CgroupRoot == "" {
+		c.CgroupRoot = "/podvisor"
+	}
+	if c.ShimPath == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("finding this binary for the shim: %w", err)
+		}
+		c.ShimPath = exe
+		if len(c.ShimArgs) == 0 {
+			c.ShimArgs = []string{"shim"}
+		}
+	}
+	return nil
+}
+
+// New checks cfg and returns an agent; Run starts it.
+func New(cfg Config, deps Deps) (*Agent, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if deps.RESTConfig == nil && (cfg.Server == "" || !strings.HasPrefix(cfg.Server, "https://")) {
+		return nil, fmt.Errorf("agent: --server %q: want the API server's https:// URL", cfg.Server)
+	}
+	if cfg.NodeIP != "" && net.ParseIP(cfg.NodeIP) == nil {
+		return nil, fmt.Errorf("agent: --node-ip %q is not an IP address", cfg.NodeIP)
+	}
+	for _, c := range []string{cfg.PodCIDR, cfg.ClusterCIDR} {
+		if c == "" {
+			continue
+		}
+		if _, err := netip.ParsePrefix(c); err != nil {
+			return nil, fmt.Errorf("agent: CIDR %q: %w", c, err)
+		}
+	}
+	for _, d := range cfg.ClusterDNS {
+		if net.ParseIP(d) == nil {
+			return nil, fmt.Errorf("agent: --cluster-dns %q is not an IP address", d)
+		}
+	}
+	log := deps.Log
+	if log == nil {
+		return nil, errors.New("agent: Deps.Log is required")
+	}
+	return &Agent{cfg: cfg, log: log, rc: deps.RESTConfig, creds: deps.Credentials, trace: deps.Trace, started: make(chan struct{})}, nil
+}
+
+// handlers finds the runtime binaries.
+func (a *Agent) handlers() (map[string]oci.Handler, string, error) {
+	hs := map[string]oci.Handler{}
+	runc := a.cfg.RuncPath
+	if runc == "" {
+		p, err := exec.LookPath("runc")
+		if err == nil {
+			runc = p
+		}
+	}
+	version := ""
+	if runc != "" {
+		hs["runc"] = oci.Handler{Binary: runc, Root: filepath.Join(a.cfg.RunDir, "runc")}
+		if out, err := exec.Command(runc, "--version").Output(); err == nil {
+			first := strings.SplitN(string(out), "\n", 2)[0]
+			version = "runc://" + strings.TrimSpace(strings.TrimPrefix(first, "runc version"))
+		}
+	}
+	visor := a.cfg.VisorPath
+	if visor == "" {
+		if exe, err := os.Executable(); err == nil {
+			if p := filepath.Join(filepath.Dir(exe), "visor"); isExecutable(p) {
+				visor = p
+			}
+		}
+		if visor == "" {
+			if p, err := exec.LookPath("visor"); err == nil {
+				visor = p
+			}
+		}
+	}
+	if visor != "" && isExecutable(visor) {
+		hs["visor"] = oci.Handler{Binary: visor, Root: filepath.Join(a.cfg.RunDir, "visor")}
+	}
+	if _, ok := hs[a.cfg.DefaultRuntime]; !ok {
+		return nil, "", fmt.Errorf("default runtime %q: its binary was not found (install runc, or give --default-runtime)", a.cfg.DefaultRuntime)
+	}
+	if a.cfg.DefaultRuntime != "runc" {
+		version = a.cfg.DefaultRuntime + "://" + strings.TrimPrefix(version, "runc://")
+	}
+	return hs, version, nil
+}
+
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
+}
+
+// restConfig returns how to reach the API server, joining first if
+// needed.
+func (a *Agent) restConfig(ctx context.Context) (*rest.Config, error) {
+	if a.rc != nil {
+		return rest.CopyConfig(a.rc), nil
+	}
+	var ips []net.IP
+	if a.cfg.NodeIP != "" {
+		ips = append(ips, net.ParseIP(a.cfg.NodeIP))
+	}
+	ips = append(ips, net.ParseIP("127.0.0.1"))
+	dns := []string{a.cfg.NodeName, "localhost"}
+	if h, err := os.Hostname(); err == nil && strings.ToLower(h) != a.cfg.NodeName {
+		dns = append(dns, strings.ToLower(h))
+	}
+	creds, err := nodejoin.Ensure(ctx, nodejoin.JoinOptions{
+		Server: a.cfg.Server, Token: a.cfg.Token, NodeName: a.cfg.NodeName,
+		Dir: filepath.Join(a.cfg.DataDir, "pki"), DNSNames: dns, IPs: ips,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("joining the cluster: %w", err)
+	}
+	a.creds = creds
+	return &rest.Config{
+		Host: a.cfg.Server,
+		TLSClientConfig: rest.TLSClientConfig{
+			CAFile: creds.CA, CertFile: creds.ClientCert, KeyFile: creds.ClientKey,
+		},
+	}, nil
+}
+
+// Run starts the agent and runs it until ctx ends. Containers keep
+// running when it returns.
+func (a *Agent) Run(ctx context.Context) error {
+	if err := a.start(ctx); err != nil {
+		return err
+	}
+	close(a.started)
+	return a.kubelet.Run(ctx)
+}
+
+// start builds everything up to a kubelet ready to Run.
+func (a *Agent) start(ctx context.Context) error {
+	cfg := a.cfg
+	for _, d := range []string{cfg.DataDir, cfg.RunDir} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return fmt.Errorf("creating %s: %w", d, err)
+		}
+	}
+	rc, err := a.restConfig(ctx)
+	if err != nil {
+		return err
+	}
+	rc.QPS, rc.Burst = 50, 100
+	rc.UserAgent = "podvisor-agent/" + kubelet.Version + " (" + cfg.NodeName + ")"
+	a.rc = rc
+	if a.client, err = kubernetes.NewForConfig(rc); err != nil {
+		return fmt.Errorf("API client: %w", err)
+	}
+	a.store, err = image.New(image.Config{Root: image.RootIn(cfg.DataDir), InsecureRegistries: cfg.InsecureRegistries}, image.Deps{Logger: a.log})
+	if err != nil {
+		return err
+	}
+	if ims, err := a.store.ImportDir(ctx, image.ArchiveDirIn(cfg.DataDir)); err != nil {
+		a.log.Warn("importing image archives", "dir", image.ArchiveDirIn(cfg.DataDir), "err", err)
+	} else if len(ims) > 0 {
+		a.log.Info("imported image archives", "images", len(ims))
+	}
+	sbm, err := podsandbox.New(podsandbox.Config{Dir: filepath.Join(cfg.RunDir, "pods"), CgroupRoot: cfg.CgroupRoot})
+	if err != nil {
+		return err
+	}
+	hs, version, err := a.handlers()
+	if err != nil {
+		return err
+	}
+	a.rt, err = oci.New(oci.Config{
+		StateDir: filepath.Join(cfg.DataDir, "runtime"), Handlers: hs, DefaultHandler: cfg.DefaultRuntime,
+		ShimPath: cfg.ShimPath, ShimArgs: cfg.ShimArgs,
+	}, oci.Deps{Logger: a.log})
+	if err != nil {
+		return err
+	}
+	clusterCIDR, _ := netip.ParsePrefix(cfg.ClusterCIDR)
+	newNet := func(podCIDR netip.Prefix) (kubelet.Network, error) {
+		cc := clusterCIDR
+		if !cc.Contains(podCIDR.Addr()) {
+			cc = podCIDR
+		}
+		n, err := podnet.New(podnet.Config{
+			BridgeName: cfg.BridgeName, PodCIDR: podCIDR, ClusterCIDR: cc,
+			StateDir: filepath.Join(cfg.DataDir, "net"), VethPrefix: cfg.VethPrefix,
+		}, podnet.Deps{Logger: a.log})
+		if err != nil {
+			return nil, err
+		}
+		return kubelet.NewPodNetwork(n), nil
+	}
+	names := make([]string, 0, len(hs))
+	for n := range hs {
+		names = append(names, n)
+	}
+	kc := cfg.Kubelet
+	kc.NodeName, kc.NodeIP, kc.DataDir, kc.PodCIDR = cfg.NodeName, cfg.NodeIP, cfg.DataDir, cfg.PodCIDR
+	kc.ClusterDNS, kc.ClusterDomain = cfg.ClusterDNS, cfg.ClusterDomain
+	kc.PodManifestPath, kc.ManifestURL = cfg.PodManifestPath, cfg.ManifestURL
+	kc.RuntimeHandlers, kc.DefaultRuntimeHandler, kc.RuntimeVersion = names, cfg.DefaultRuntime, version
+	kc.SeccompDir = filepath.Join(cfg.DataDir, "seccomp")
+	if kc.Labels == nil {
+		kc.Labels = map[string]string{}
+	}
+	for k, v := range cfg.Labels {
+		kc.Labels[k] = v
+	}
+	a.kubelet, err = kubelet.New(kc, kubelet.Deps{
+		Client: a.client, Runtime: a.rt, Images: a.store, Sandboxes: sbm, NewNetwork: newNet, Log: a.log, Trace: a.trace,
+	})
+	if err != nil {
+		return err
+	}
+	a.log.Info("agent started", "node", cfg.NodeName, "runtimes", names, "default", cfg.DefaultRuntime, "dataDir", cfg.DataDir)
+	return nil
+}
+
+// Kubelet returns the kubelet (a PodLookup for the streaming server);
+// nil before Run started it.
+func (a *Agent) Kubelet() *kubelet.Kubelet { return a.kubelet }
+
+// Runtime returns the container runtime; nil before Run.
+func (a *Agent) Runtime() *oci.Runtime { return a.rt }
+
+// Credentials returns the node's credential files (empty for an
+// in-process agent).
+func (a *Agent) Credentials() nodejoin.Credentials { return a.creds }
+
+// NodeName is the node this agent runs.
+func (a *Agent) NodeName() string { return a.cfg.NodeName }
+
+// Started is closed once Run has built the kubelet and runtime (the
+// accessors above are usable from then on).
+func (a *Agent) Started() <-chan struct{} { return a.started }
