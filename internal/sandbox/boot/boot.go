@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -281,7 +283,7 @@ func (s *Sentry) Exec(ctx context.Context, spec ProcessSpec) (*Process, error) {
 	}
 	filename := spec.Filename
 	if filename == "" {
-		filename = spec.Argv[0]
+		filename = s.lookPath(ctx, spec.Argv[0], spec.Env)
 	}
 	var stdio []*vfs.FileDescription
 	defer func() {
@@ -338,6 +340,39 @@ func (s *Sentry) Exec(ctx context.Context, spec ProcessSpec) (*Process, error) {
 		s.adoptHostTerminal(spec.Stdio[0], tty)
 	}
 	return &Process{s: s, tg: tg}, nil
+}
+
+// defaultPath is searched for a program name without a slash when the
+// environment has no PATH (runc's default).
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// lookPath resolves a program name without a slash against PATH in env,
+// in the sandbox's tree, as runc does for process.args[0]: the first
+// regular file found with an execute bit wins. A name not found is
+// returned as it is (execve then reports ENOENT).
+func (s *Sentry) lookPath(ctx context.Context, name string, env []string) string {
+	if name == "" || strings.Contains(name, "/") {
+		return name
+	}
+	pathVar := defaultPath
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathVar = v
+		}
+	}
+	root := s.mntns.Root()
+	defer root.DecRef(ctx)
+	for _, dir := range strings.Split(pathVar, ":") {
+		if !strings.HasPrefix(dir, "/") {
+			continue
+		}
+		p := path.Join(dir, name)
+		st, err := s.vfs.StatAt(ctx, vfs.RootCredentials(), &vfs.PathOperation{Root: root, Start: root, Path: p, FollowFinalSymlink: true}, abi.STATX_TYPE|abi.STATX_MODE)
+		if err == nil && st.Mode&abi.S_IFMT == abi.S_IFREG && st.Mode&0o111 != 0 {
+			return p
+		}
+	}
+	return name
 }
 
 // hostFile wraps a duplicate of the host descriptor of f.

@@ -105,3 +105,15 @@ func SentryFilter(opts ConfineOptions) *seccomp.Filter {
 func (s *Sentry) Confine(opts ConfineOptions) error {
 	return seccomp.Install(SentryFilter(opts))
 }
+
+// ControlRules are the extra allow-list entries for serving the control
+// protocol (internal/sandbox/control) on the listening socket boot
+// inherits: accepting connections on it and reading their addresses. No
+// socket can be created or bound.
+func ControlRules() []seccomp.Rule {
+	return []seccomp.Rule{
+		{Sysno: unix.SYS_ACCEPT4},
+		{Sysno: unix.SYS_GETSOCKNAME},
+		{Sysno: unix.SYS_GETPEERNAME},
+	}
+}

@@ -75,6 +75,11 @@ func SpecFromBootconfig(p bootconfig.Process, stdio [3]*os.File) ProcessSpec {
 	return spec
 }
 
+// Done is closed when the container's first process has exited, or the
+// container was killed before it started: `visor boot` then records the
+// status (Wait with pid 0) and exits.
+func (c *Controller) Done() <-chan struct{} { return c.firstDone }
+
 // Start implements control.Handler.Start.
 func (c *Controller) Start(ctx context.Context) error {
 	c.mu.Lock()
