@@ -110,7 +110,11 @@ func (e *env) visorCmd(args ...string) result {
 }
 
 func (e *env) visorIn(stdin []byte, args ...string) result {
-	cmd := exec.Command(e.visor, append([]string{"--root", e.root, "--sandbox-binary", e.standin}, args...)...)
+	global := []string{"--root", e.root}
+	if e.standin != "" {
+		global = append(global, "--sandbox-binary", e.standin)
+	}
+	cmd := exec.Command(e.visor, append(global, args...)...)
 	// Files, not pipes: a created sandbox keeps the CLI's stdio as the
 	// application's (as runc's container does), so a pipe would never see
 	// EOF while it lives.
