@@ -1,8 +1,9 @@
 // Package visor benchmarks the Sentry in-process: the same static C
 // program runs natively and in a Sentry (ptrace platform), both pinned to
-// one CPU, and the table gives the ratio per system call family. The host
-// side and the lead add rows for runc and whole `visor run`. cmd/bench
-// registers it.
+// one CPU, and the table gives the ratio per system call family. The
+// second half runs the visor binary through its OCI command line: `run
+// /bin/true` against runc, system calls on the Gofer-backed root against
+// native, and the memory of an idle sandbox. cmd/bench registers it.
 package visor
 
 import (
@@ -51,7 +52,9 @@ var rows = []row{
 }
 
 // Run builds the benchmark program, runs every row natively and in a
-// Sentry, and returns the table.
+// Sentry booted in this process, then compares whole runtimes through
+// the command line (runc, the visor binary from binDir), and returns the
+// tables.
 func Run(ctx context.Context, binDir string) ([]*report.Table, error) {
 	if _, err := exec.LookPath("taskset"); err != nil {
 		return nil, fmt.Errorf("taskset (package util-linux) is required: %w", err)
@@ -85,6 +88,20 @@ func Run(ctx context.Context, binDir string) ([]*report.Table, error) {
 	if out, err := exec.Command("gcc", "-static", "-O2", "-o", trueProg, trueSrc).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("gcc failed: %v\n%s", err, out)
 	}
+	tables, err := inProcess(ctx, root, prog, trueProg)
+	if err != nil {
+		return nil, err
+	}
+	cli, err := cliTables(ctx, binDir, work, prog)
+	if err != nil {
+		return nil, err
+	}
+	return append(tables, cli...), nil
+}
+
+// inProcess compares the Sentry booted in this process with native runs
+// of the benchmark program.
+func inProcess(ctx context.Context, root, prog, trueProg string) ([]*report.Table, error) {
 	shm, err := os.MkdirTemp("/dev/shm", "visor-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("native tmpfs directory: %w", err)
