@@ -328,3 +328,41 @@ func TestSentryEscape(t *testing.T) {
 
 // syscallKill0 reports whether pid exists (kill with signal 0).
 func syscallKill0(pid int) error { return unix.Kill(pid, 0) }
+
+// TestSentryMounts: bind mounts of host directories and files reach the
+// sandbox through the Gofer (writable or not, as config.json says); tmpfs
+// and a read-only root behave as on Linux.
+func TestSentryMounts(t *testing.T) {
+	e := newSentryEnv(t)
+	data, ro := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(data, "in"), []byte("from the host\n"), 0o644)
+	os.WriteFile(filepath.Join(ro, "file"), []byte("read-only file\n"), 0o644)
+	dir := e.busyboxBundle([]string{"sh", "-c", `
+		cat /data/in; echo written > /data/out
+		cat /etc/motd; echo x > /etc/motd || echo motd-ro
+		echo y > /root/f || echo root-ro
+		echo z > /tmp/f && cat /tmp/f
+	`}, func(s *specs.Spec) {
+		s.Root.Readonly = true
+		s.Mounts = append(s.Mounts,
+			specs.Mount{Destination: "/data", Source: data, Options: []string{"rbind", "rw"}},
+			specs.Mount{Destination: "/etc/motd", Source: filepath.Join(ro, "file"), Options: []string{"bind", "ro"}},
+		)
+	})
+	r := e.visorCmd("run", "--bundle", dir, e.id("mounts"))
+	want := "from the host\nread-only file\n" +
+		"sh: can't create /etc/motd: Read-only file system\nmotd-ro\n" +
+		"sh: can't create /root/f: Read-only file system\nroot-ro\nz\n"
+	got := r.stdout + r.stderr
+	for _, line := range strings.Split(strings.TrimSpace(want), "\n") {
+		if !strings.Contains(got, line+"\n") {
+			t.Errorf("output lacks %q:\n%s", line, got)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(data, "out")); err != nil || string(b) != "written\n" {
+		t.Errorf("host sees /data/out = %q, %v; want written", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rootfs", "root", "f")); !os.IsNotExist(err) {
+		t.Errorf("a write reached the read-only rootfs: %v", err)
+	}
+}
