@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/klog/v2"
 
 	"github.com/podvisor/podvisor/internal/agent"
 )
@@ -21,7 +22,7 @@ func addAgentFlags(f *pflag.FlagSet, cfg *agent.Config, clusterDNS *string) {
 	f.StringVar(&cfg.NodeName, "node-name", "", "this node's name (default: the host name)")
 	f.StringVar(&cfg.NodeIP, "node-ip", "", "this node's address (default: the address of the default route)")
 	f.StringVar(&cfg.PodCIDR, "pod-cidr", cfg.PodCIDR, "pod address range of this node, used until the node controller assigns one")
-	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", "", "every node's pod range, not masqueraded (default 10.42.0.0/16)")
+	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", "", "every node's pod range: not masqueraded, and (server) where node pod CIDRs are allocated from (default 10.42.0.0/16)")
 	f.StringVar(&cfg.PodManifestPath, "pod-manifest-path", "", "directory of static pod manifests (default <data-dir>/manifests)")
 	f.StringVar(&cfg.ManifestURL, "manifest-url", "", "URL polled for static pod manifests")
 	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "registry host[:port] pulled from over plain HTTP (repeatable)")
@@ -43,12 +44,16 @@ func splitList(s string) []string {
 	return out
 }
 
+// newLogger returns the process's logger at level and routes client-go's
+// klog output through it, so a server or agent logs in one format.
 func newLogger(level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	klog.SetSlogLogger(log)
+	return log, nil
 }
 
 func newAgentCommand() *cobra.Command {

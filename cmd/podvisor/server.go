@@ -2,12 +2,11 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,17 +16,21 @@ import (
 func newServerCommand() *cobra.Command {
 	var cfg server.Config
 	var etcdServers, logLevel, clusterDNS string
+	var allocateNodeCIDRs bool
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the control plane: embedded etcd (or --etcd-servers) and the API server",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return fmt.Errorf("--log-level: %w", err)
+			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
 			}
-			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			cfg.Agent.ClusterDNS = splitList(clusterDNS)
+			cfg.ControllerManager.DisableNodeCIDRAllocation = !allocateNodeCIDRs
+			// --cluster-cidr (an agent flag) is also where the node
+			// controller allocates node pod CIDRs from.
+			cfg.ControllerManager.ClusterCIDR = cfg.Agent.ClusterCIDR
 			for _, s := range strings.Split(etcdServers, ",") {
 				if s = strings.TrimSpace(s); s != "" {
 					cfg.EtcdServers = append(cfg.EtcdServers, s)
@@ -50,6 +53,16 @@ func newServerCommand() *cobra.Command {
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "do not run a node agent in this process")
 	f.StringVar(&cfg.AdvertiseAddress, "advertise-address", "", "address nodes and pods reach the API server on (default: the host's first address)")
 	f.DurationVar(&cfg.CompactionInterval, "etcd-compaction-interval", 0, "how often etcd history is compacted (default 5m)")
+	cm := &cfg.ControllerManager
+	f.BoolVar(&cfg.DisableControllerManager, "disable-controller-manager", false, "do not run the controller manager in this process")
+	f.StringSliceVar(&cm.Controllers, "controllers", []string{"*"}, "controllers to run: '*' for all on by default, 'name' to add one, '-name' to remove one")
+	f.DurationVar(&cm.NodeMonitorGracePeriod, "node-monitor-grace-period", 40*time.Second, "how long a node may miss Lease renewals before it is marked Unknown")
+	f.IntVar(&cm.NodeCIDRMaskSize, "node-cidr-mask-size", 24, "prefix length of each node's pod CIDR")
+	f.BoolVar(&allocateNodeCIDRs, "allocate-node-cidrs", true, "allocate each node a pod CIDR from --cluster-cidr")
+	f.Float64Var(&cm.NodeEvictionRate, "node-eviction-rate", 0.1, "nodes per second whose pods may be evicted when nodes fail")
+	f.Int64Var(&cm.DefaultTolerationSeconds, "default-not-ready-toleration-seconds", 300, "how long pods without a toleration stay on a not-ready or unreachable node")
+	f.StringVar(&cm.LoadBalancerIPPool, "loadbalancer-ip-pool", "", "addresses for LoadBalancer Services: comma-separated CIDRs, ranges a-b and addresses")
+	f.StringVar(&cm.LocalPathRoot, "local-path-root", "/var/lib/podvisor/storage", "directory on nodes for podvisor.io/local-path volumes")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	addAgentFlags(f, &cfg.Agent, &clusterDNS)
 	return cmd

@@ -28,6 +28,7 @@ import (
 	"github.com/podvisor/podvisor/internal/apiserver"
 	"github.com/podvisor/podvisor/internal/apiserver/authn/serviceaccount"
 	"github.com/podvisor/podvisor/internal/apiserver/codec"
+	"github.com/podvisor/podvisor/internal/controller/manager"
 	"github.com/podvisor/podvisor/internal/pki"
 	"github.com/podvisor/podvisor/internal/registry"
 	"github.com/podvisor/podvisor/internal/storage"
@@ -64,6 +65,11 @@ type Config struct {
 	// AdvertiseAddress is the address other nodes and pods reach this
 	// server on; empty picks the host's first global address.
 	AdvertiseAddress string
+	// DisableControllerManager: do not run the controller manager.
+	DisableControllerManager bool
+	// ControllerManager configures it (controllers, node CIDRs, pools);
+	// RootCA is filled in from the cluster CA.
+	ControllerManager manager.Config
 }
 
 // Deps are the server's collaborators.
@@ -266,13 +272,18 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err := writeKubeconfig(KubeconfigPath(cfg.DataDir), "https://"+s.addr, creds); err != nil {
 		return nil, err
 	}
+	if !cfg.DisableControllerManager {
+		if err := s.startControllerManager(runCtx, cfg, creds); err != nil {
+			return nil, err
+		}
+	}
 	if !cfg.DisableAgent {
 		if err := s.startAgent(runCtx, creds); err != nil {
 			return nil, err
 		}
 	}
 	deps.Log.Info("podvisor server ready", "address", "https://"+s.addr, "kubeconfig", KubeconfigPath(cfg.DataDir),
-		"etcd", etcdDescription(cfg), "agent", !cfg.DisableAgent)
+		"etcd", etcdDescription(cfg), "agent", !cfg.DisableAgent, "controller-manager", !cfg.DisableControllerManager)
 	deps.Log.Info("to join a node: podvisor token create, then podvisor agent --server https://" +
 		net.JoinHostPort(advertise.String(), strconv.Itoa(port)) + " --token TOKEN")
 	ok = true

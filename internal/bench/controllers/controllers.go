@@ -40,10 +40,10 @@ func Run(ctx context.Context, _ string) ([]*report.Table, error) {
 	}
 	defer os.RemoveAll(dir)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	// The suite runs its own controller manager. (Once internal/server
-	// runs one, this literal needs DisableControllerManager: true.)
+	// The server must not run its own controller manager: each trial runs one.
 	srv, err := server.Start(ctx, server.Config{
 		DataDir: dir, BindAddress: "127.0.0.1", AdvertiseAddress: "127.0.0.1",
+		DisableControllerManager: true, DisableAgent: true,
 	}, server.Deps{Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("starting a server in %s: %w", dir, err)

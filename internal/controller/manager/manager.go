@@ -111,6 +111,31 @@ type Config struct {
 	HPADownscaleStabilization time.Duration
 	// HPATolerance is the autoscaler's tolerance (0: 0.1).
 	HPATolerance float64
+
+	// RootCA is the cluster CA certificate (PEM) the root-ca-cert-publisher
+	// writes into every namespace's kube-root-ca.crt ConfigMap.
+	RootCA []byte
+	// NodeMonitorGracePeriod is how long a node may go without renewing
+	// its Lease before it is Unknown (0: 40s).
+	NodeMonitorGracePeriod time.Duration
+	// ClusterCIDR is the pod address range node CIDRs come from (empty:
+	// 10.42.0.0/16) and NodeCIDRMaskSize their size (0: 24).
+	ClusterCIDR      string
+	NodeCIDRMaskSize int
+	// DisableNodeCIDRAllocation turns off pod CIDR allocation to nodes.
+	DisableNodeCIDRAllocation bool
+	// NodeEvictionRate is how many nodes per second may have their pods
+	// evicted (0: 0.1).
+	NodeEvictionRate float64
+	// DefaultTolerationSeconds is how long pods without a toleration stay
+	// on a not-ready or unreachable node (0: 300).
+	DefaultTolerationSeconds int64
+	// LoadBalancerIPPool is where LoadBalancer Services get addresses
+	// (comma-separated CIDRs, ranges and addresses; empty: none).
+	LoadBalancerIPPool string
+	// LocalPathRoot is where podvisor.io/local-path volumes live on nodes
+	// (empty: /var/lib/podvisor/storage).
+	LocalPathRoot string
 }
 
 // LeaderElection configures the Lease the manager campaigns for.

@@ -41,9 +41,8 @@ type cluster struct {
 
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
-	// The server must not run a controller manager of its own: this test
-	// runs its own. (Once internal/server runs one, this literal needs
-	// DisableControllerManager: true.)
+	// servertest runs no controller manager of its own: this test runs
+	// its own.
 	srv := servertest.Start(t, server.Config{})
 	c := &cluster{t: t, srv: srv, client: srv.Client, rc: srv.RESTConfig, kubeconfig: srv.Kubeconfig,
 		ns: "wl-" + rand.String(6), leaseName: "test-kcm-" + rand.String(6)}
@@ -62,7 +61,14 @@ func (c *cluster) runManager(identity string) (m *manager.Manager, stop func()) 
 		LeaderElection: manager.LeaderElection{Name: c.leaseName, Identity: identity,
 			LeaseDuration: 4 * time.Second, RenewDeadline: 3 * time.Second, RetryPeriod: 500 * time.Millisecond},
 		DiscoveryPeriod: 2 * time.Second,
-	}, manager.Deps{RESTConfig: c.rc, Log: servertest.Logger(c.t)})
+		RootCA:          c.rc.TLSClientConfig.CAData,
+	}, manager.Deps{
+		RESTConfig: c.rc,
+		// As in podvisor server: each controller acts as its own service
+		// account, so these tests also prove the bootstrap RBAC roles.
+		ControllerConfig: manager.ServiceAccountCredentials(c.rc, servertest.Logger(c.t)),
+		Log:              servertest.Logger(c.t),
+	})
 	if err != nil {
 		c.t.Fatalf("manager.New: %v", err)
 	}

@@ -4,7 +4,7 @@
 // requeue with exponential back-off on error, and expectations so a
 // controller does not act twice on creations and deletions its informers
 // have not seen yet. Controllers (internal/controller/<name>) import it; it
-// imports only client-go and k8s.io/utils/clock. Deps is what the
+// imports only client-go, apimachinery and k8s.io/utils/clock. Deps is what the
 // controller manager (internal/controller/manager) gives each controller.
 //
 // A controller is a Reconcile function over keys ("namespace/name" or
@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 )
@@ -159,7 +160,15 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	case ctx.Err() != nil:
 		// Shutting down: the error is the cancellation; nothing to retry.
 	default:
-		c.log.Debug("reconcile failed; requeueing", "key", key, "err", err, "retries", c.queue.NumRequeues(key))
+		// A conflict is routine (a newer version is on its way through
+		// the informer); anything else is something an operator should
+		// see, like kube-controller-manager's HandleError. The rate
+		// limiter's back-off bounds how often it is logged.
+		level := slog.LevelWarn
+		if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
+			level = slog.LevelDebug
+		}
+		c.log.Log(ctx, level, "reconcile failed; requeueing", "key", key, "err", err, "retries", c.queue.NumRequeues(key))
 		c.queue.AddRateLimited(key)
 	}
 	return true

@@ -2,14 +2,15 @@
 // ResourceQuota's status current, status.hard mirroring spec.hard and
 // status.used the usage of each listed resource in the quota's namespace:
 // object counts (pods, services, configmaps, secrets,
-// persistentvolumeclaims, resourcequotas, replicationcontrollers and
+// persistentvolumeclaims, resourcequotas and
 // count/<resource>[.<group>] for the workload kinds), services.nodeports
 // and services.loadbalancers, compute requests and limits of the pods
 // that count (requests.cpu, cpu, requests.memory, memory, limits.*,
 // ephemeral storage and extended resources), and storage requests of
 // claims, also per storage class. Quota scopes (Terminating,
 // NotTerminating, BestEffort, NotBestEffort, PriorityClass) select the
-// pods a quota counts.
+// pods a quota counts. ReplicationControllers are not counted: the API
+// server does not serve them.
 //
 // It recomputes a quota when objects in its namespace change and, as a
 // safety net, every resync period. Admission (which checks requests
@@ -106,7 +107,6 @@ func New(cfg Config, d reconcile.Deps) (*Controller, error) {
 		{f.Core().V1().Services().Informer(), serviceChanged},
 		{f.Core().V1().PersistentVolumeClaims().Informer(), claimChanged},
 		{f.Core().V1().ConfigMaps().Informer(), never}, {f.Core().V1().Secrets().Informer(), never},
-		{f.Core().V1().ReplicationControllers().Informer(), never},
 		{f.Apps().V1().Deployments().Informer(), never}, {f.Apps().V1().ReplicaSets().Informer(), never},
 		{f.Apps().V1().StatefulSets().Informer(), never}, {f.Apps().V1().DaemonSets().Informer(), never},
 		{f.Batch().V1().Jobs().Informer(), never}, {f.Batch().V1().CronJobs().Informer(), never},
@@ -193,10 +193,6 @@ func countedKinds(f informers.SharedInformerFactory) []counted {
 		})},
 		{n("resourcequotas", "count/resourcequotas"), lenOf(func(ns string) (int, error) {
 			l, err := core.ResourceQuotas().Lister().ResourceQuotas(ns).List(labels.Everything())
-			return len(l), err
-		})},
-		{n("replicationcontrollers", "count/replicationcontrollers"), lenOf(func(ns string) (int, error) {
-			l, err := core.ReplicationControllers().Lister().ReplicationControllers(ns).List(labels.Everything())
 			return len(l), err
 		})},
 		{n("count/deployments.apps"), lenOf(func(ns string) (int, error) {

@@ -41,11 +41,17 @@ type Server struct {
 // Start starts a server in-process; cfg's zero fields get test defaults
 // (a temp data dir, 127.0.0.1:0). It is stopped when the test ends. The
 // in-process agent is disabled unless cfg.Agent.NodeName is set (a test
-// that wants it must give it unique names: bridge, cgroup root, dirs).
+// that wants it must give it unique names: bridge, cgroup root, dirs),
+// and so is the controller manager unless cfg.ControllerManager.Controllers
+// names the controllers to run (tests that drive controllers themselves
+// must not race the server's own).
 func Start(t testing.TB, cfg server.Config) *Server {
 	t.Helper()
 	if cfg.Agent.NodeName == "" {
 		cfg.DisableAgent = true
+	}
+	if len(cfg.ControllerManager.Controllers) == 0 {
+		cfg.DisableControllerManager = true
 	}
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()

@@ -55,7 +55,8 @@ func controllerRoles() []*rbacv1.ClusterRole {
 			eventsRule(),
 		),
 		c("deployment-controller",
-			verbs("get", "list", "watch", "update").on("deployments").in(extensions, apps),
+			// podvisor: the revision annotations are patched.
+			verbs("get", "list", "watch", "update", "patch").on("deployments").in(extensions, apps),
 			verbs("update").on("deployments/status").in(extensions, apps),
 			verbs("update").on("deployments/finalizers").in(extensions, apps),
 			verbs("get", "list", "watch", "create", "update", "patch", "delete").on("replicasets").in(apps, extensions),
