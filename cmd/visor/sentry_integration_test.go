@@ -225,6 +225,50 @@ func TestSentryConsole(t *testing.T) {
 	if !strings.Contains(buf.String(), "stdin-is-a-tty") {
 		t.Errorf("terminal output %q: stdin is not a tty", buf.String())
 	}
+
+	// exec --tty with its own console socket and a size from --process.
+	sock2 := filepath.Join(t.TempDir(), "exec.sock")
+	ln2, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock2, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln2.Close()
+	got2 := make(chan *os.File, 1)
+	go func() {
+		c, err := ln2.AcceptUnix()
+		if err != nil {
+			got2 <- nil
+			return
+		}
+		defer c.Close()
+		f, _ := console.RecvMaster(c)
+		got2 <- f
+	}()
+	proc := filepath.Join(t.TempDir(), "process.json")
+	pj, _ := json.Marshal(specs.Process{Terminal: true, Args: []string{"sh", "-c", "stty size; sleep 1"}, Cwd: "/", Env: []string{"PATH=/bin"}, ConsoleSize: &specs.Box{Height: 25, Width: 81}})
+	os.WriteFile(proc, pj, 0o644)
+	execDone := make(chan result, 1)
+	go func() { execDone <- e.visorCmd("exec", "--console-socket", sock2, "--process", proc, id) }()
+	master2 := <-got2
+	if master2 == nil {
+		t.Fatal("no pty master received for exec")
+	}
+	defer master2.Close()
+	buf.Reset()
+	for !strings.Contains(buf.String(), "\n") {
+		master2.SetReadDeadline(time.Now().Add(30 * time.Second))
+		n, err := master2.Read(tmp)
+		if err != nil {
+			t.Fatalf("reading exec pty: %v (got %q)", err, buf.String())
+		}
+		buf.Write(tmp[:n])
+	}
+	if strings.TrimSpace(buf.String()) != "25 81" {
+		t.Errorf("exec terminal size %q, want 25 81", buf.String())
+	}
+	if r := <-execDone; r.code != 0 {
+		t.Errorf("exec --tty: exit %d: %s", r.code, r.stderr)
+	}
 	e.must("delete", "--force", id)
 }
 
