@@ -105,6 +105,7 @@ func TestSentryRunExitCodes(t *testing.T) {
 		{name: "killed", script: "sleep 100 & kill -9 $!; wait $!", want: 137},
 		{name: "pipeline", script: "seq 1 1000 | sort -rn | head -1", want: 0, stdout: "1000\n"},
 		{name: "hostname", script: "hostname; uname -n", want: 0, stdout: "sandboxed\nsandboxed\n"},
+		{name: "df", script: "df / >/dev/null && echo df-ok", want: 0, stdout: "df-ok\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

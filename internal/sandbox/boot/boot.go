@@ -128,7 +128,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (s *Sentry, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the root file system: %w", err)
 	}
-	s.mntns = s.vfs.NewMountNamespaceFrom(rootFS, rootD, "rootfs", vfs.MountFlags{ReadOnly: cfg.ReadOnlyRoot})
+	s.mntns = s.vfs.NewMountNamespaceFrom(rootFS, rootD, "none", vfs.MountFlags{ReadOnly: cfg.ReadOnlyRoot})
 	if err := s.mountSystem(ctx); err != nil {
 		return nil, err
 	}
