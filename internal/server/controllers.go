@@ -14,7 +14,7 @@ import (
 // startControllerManager runs the controller manager as
 // system:kube-controller-manager, each controller acting as its own
 // kube-system service account (kube-controller-manager's
-// --use-service-account-credentials). It stops when ctx ends; s.wg waits
+// --use-service-account-credentials). It stops when ctx ends; s.clients waits
 // for it.
 func (s *Server) startControllerManager(ctx context.Context, cfg Config, creds *credentials) error {
 	crt, key := filepath.Join(creds.dir, "controller-manager.crt"), filepath.Join(creds.dir, "controller-manager.key")
@@ -37,9 +37,9 @@ func (s *Server) startControllerManager(ctx context.Context, cfg Config, creds *
 	if err != nil {
 		return err
 	}
-	s.wg.Add(1)
+	s.clients.Add(1)
 	go func() {
-		defer s.wg.Done()
+		defer s.clients.Done()
 		if err := m.Run(ctx); err != nil && ctx.Err() == nil {
 			s.errCh <- fmt.Errorf("controller manager: %w", err)
 		}

@@ -119,9 +119,9 @@ func (s *Server) startAgent(ctx context.Context, creds *credentials) error {
 		return err
 	}
 	s.agent = a
-	s.wg.Add(1)
+	s.clients.Add(1)
 	go func() {
-		defer s.wg.Done()
+		defer s.clients.Done()
 		if err := a.Run(ctx); err != nil && ctx.Err() == nil {
 			s.errCh <- fmt.Errorf("agent: %w", err)
 		}

@@ -88,11 +88,17 @@ type Server struct {
 	ln   net.Listener
 	addr string
 
-	agent    *agent.Agent
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	errCh    chan error
-	stopOnce sync.Once
+	agent  *agent.Agent
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// The in-process API clients (controller manager, agent) run on
+	// clientCtx and are stopped, and waited for in clients, before the
+	// HTTPS server shuts down, so they can still say goodbye: release
+	// their Leases.
+	clientCancel context.CancelFunc
+	clients      sync.WaitGroup
+	errCh        chan error
+	stopOnce     sync.Once
 }
 
 // Paths of the files in the data dir.
@@ -272,13 +278,15 @@ func Start(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err := writeKubeconfig(KubeconfigPath(cfg.DataDir), "https://"+s.addr, creds); err != nil {
 		return nil, err
 	}
+	clientCtx, clientCancel := context.WithCancel(runCtx)
+	s.clientCancel = clientCancel
 	if !cfg.DisableControllerManager {
-		if err := s.startControllerManager(runCtx, cfg, creds); err != nil {
+		if err := s.startControllerManager(clientCtx, cfg, creds); err != nil {
 			return nil, err
 		}
 	}
 	if !cfg.DisableAgent {
-		if err := s.startAgent(runCtx, creds); err != nil {
+		if err := s.startAgent(clientCtx, creds); err != nil {
 			return nil, err
 		}
 	}
@@ -307,6 +315,10 @@ func (s *Server) Err() <-chan error { return s.errCh }
 func (s *Server) Stop() { s.stopOnce.Do(s.stop) }
 
 func (s *Server) stop() {
+	if s.clientCancel != nil {
+		s.clientCancel()
+	}
+	s.clients.Wait()
 	if s.http != nil {
 		ctx, c := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := s.http.Shutdown(ctx); err != nil {

@@ -1,6 +1,6 @@
 //go:build integration
 
-package endpointslice
+package endpointslice_test
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/podvisor/podvisor/internal/controller/endpoints"
+	"github.com/podvisor/podvisor/internal/controller/endpointslice"
 	"github.com/podvisor/podvisor/internal/controller/reconcile"
 	"github.com/podvisor/podvisor/internal/server"
 	"github.com/podvisor/podvisor/internal/testutil/etcdtest"
@@ -34,7 +35,7 @@ func TestIntegrationEndpoints(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := informers.NewSharedInformerFactory(client, 0)
 	d := reconcile.Deps{Client: client, Informers: f, Recorder: record.NewFakeRecorder(1000), Log: etcdtest.Logger(t), Clock: clock.RealClock{}}
-	sc, err := New(Config{}, d)
+	sc, err := endpointslice.New(endpointslice.Config{}, d)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 //go:build integration
 
-package namespace
+package namespace_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 
+	"github.com/podvisor/podvisor/internal/controller/namespace"
 	"github.com/podvisor/podvisor/internal/controller/reconcile"
 	"github.com/podvisor/podvisor/internal/server"
 	"github.com/podvisor/podvisor/internal/testutil/etcdtest"
@@ -35,7 +36,7 @@ func TestIntegrationNamespaceDeletion(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f := informers.NewSharedInformerFactory(client, 0)
-	c, err := New(Config{RecheckPeriod: 200 * time.Millisecond}, Deps{
+	c, err := namespace.New(namespace.Config{RecheckPeriod: 200 * time.Millisecond}, namespace.Deps{
 		Deps: reconcile.Deps{Client: client, Informers: f, Recorder: record.NewFakeRecorder(100),
 			Log: etcdtest.Logger(t), Clock: clock.RealClock{}},
 		Metadata: md, Discovery: client.Discovery(),

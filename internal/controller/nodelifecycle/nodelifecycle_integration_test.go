@@ -1,6 +1,6 @@
 //go:build integration
 
-package nodelifecycle
+package nodelifecycle_test
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 
+	"github.com/podvisor/podvisor/internal/controller/nodelifecycle"
 	"github.com/podvisor/podvisor/internal/controller/reconcile"
 	"github.com/podvisor/podvisor/internal/server"
 	"github.com/podvisor/podvisor/internal/testutil/etcdtest"
@@ -36,7 +37,7 @@ func TestIntegrationLeaseStops(t *testing.T) {
 	f := informers.NewSharedInformerFactory(client, 0)
 	b := record.NewBroadcaster(record.WithContext(ctx))
 	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-	c, err := New(Config{NodeMonitorGracePeriod: 2 * time.Second}, reconcile.Deps{Client: client, Informers: f,
+	c, err := nodelifecycle.New(nodelifecycle.Config{NodeMonitorGracePeriod: 2 * time.Second}, reconcile.Deps{Client: client, Informers: f,
 		Recorder: b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "node-controller"}),
 		Log:      etcdtest.Logger(t), Clock: clock.RealClock{}})
 	if err != nil {
@@ -51,8 +52,8 @@ func TestIntegrationLeaseStops(t *testing.T) {
 		setReady(ctx, t, client, n)
 		now := metav1.NewMicroTime(time.Now())
 		dur := int32(40)
-		if _, err := client.CoordinationV1().Leases(LeaseNamespace).Create(ctx, &coordinationv1.Lease{
-			ObjectMeta: metav1.ObjectMeta{Name: n, Namespace: LeaseNamespace},
+		if _, err := client.CoordinationV1().Leases(nodelifecycle.LeaseNamespace).Create(ctx, &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Name: n, Namespace: nodelifecycle.LeaseNamespace},
 			Spec:       coordinationv1.LeaseSpec{HolderIdentity: &n, LeaseDurationSeconds: &dur, RenewTime: &now},
 		}, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("creating lease %s: %v", n, err)
@@ -89,10 +90,10 @@ func TestIntegrationLeaseStops(t *testing.T) {
 				return
 			case <-tick.C:
 			}
-			if l, err := client.CoordinationV1().Leases(LeaseNamespace).Get(ctx, alive, metav1.GetOptions{}); err == nil {
+			if l, err := client.CoordinationV1().Leases(nodelifecycle.LeaseNamespace).Get(ctx, alive, metav1.GetOptions{}); err == nil {
 				now := metav1.NewMicroTime(time.Now())
 				l.Spec.RenewTime = &now
-				_, _ = client.CoordinationV1().Leases(LeaseNamespace).Update(ctx, l, metav1.UpdateOptions{})
+				_, _ = client.CoordinationV1().Leases(nodelifecycle.LeaseNamespace).Update(ctx, l, metav1.UpdateOptions{})
 			}
 			if n, err := client.CoreV1().Nodes().Get(ctx, alive, metav1.GetOptions{}); err == nil && condStatus(n, corev1.NodeReady) != "True/KubeletReady" {
 				setReady(ctx, t, client, alive)
@@ -146,4 +147,24 @@ func setReady(ctx context.Context, t *testing.T, client interface {
 	if _, err := client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil && ctx.Err() == nil {
 		t.Errorf("posting node %s status: %v", name, err)
 	}
+}
+
+// condStatus is "Status/Reason" of the node's condition t, or "".
+func condStatus(n *corev1.Node, t corev1.NodeConditionType) string {
+	for _, c := range n.Status.Conditions {
+		if c.Type == t {
+			return string(c.Status) + "/" + c.Reason
+		}
+	}
+	return ""
+}
+
+// hasTaint returns the node's taint with key and effect, or nil.
+func hasTaint(taints []corev1.Taint, key string, effect corev1.TaintEffect) *corev1.Taint {
+	for i := range taints {
+		if taints[i].Key == key && taints[i].Effect == effect {
+			return &taints[i]
+		}
+	}
+	return nil
 }

@@ -1,6 +1,6 @@
 //go:build integration
 
-package service
+package service_test
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/podvisor/podvisor/internal/controller/reconcile"
+	"github.com/podvisor/podvisor/internal/controller/service"
 	"github.com/podvisor/podvisor/internal/server"
 	"github.com/podvisor/podvisor/internal/testutil/etcdtest"
 	"github.com/podvisor/podvisor/internal/testutil/servertest"
@@ -33,7 +34,7 @@ func TestIntegrationLoadBalancer(t *testing.T) {
 	f := informers.NewSharedInformerFactory(client, 0)
 	b := record.NewBroadcaster(record.WithContext(ctx))
 	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-	c, err := New(Config{Pool: "192.168.77.10-192.168.77.11"}, reconcile.Deps{Client: client, Informers: f,
+	c, err := service.New(service.Config{Pool: "192.168.77.10-192.168.77.11"}, reconcile.Deps{Client: client, Informers: f,
 		Recorder: b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "service-controller"}),
 		Log:      etcdtest.Logger(t), Clock: clock.RealClock{}})
 	if err != nil {
@@ -96,5 +97,7 @@ func TestIntegrationLoadBalancer(t *testing.T) {
 	if err := client.CoreV1().Services(ns).Delete(ctx, "b", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("b's address released", func() bool { _, held := c.pool.Held(ns + "/b"); return !held })
+	// b's address is free again: the next LoadBalancer Service gets it.
+	mk("d")
+	waitFor("d given b's released address", func() bool { return ingress("d") == "192.168.77.11" })
 }

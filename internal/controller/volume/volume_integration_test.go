@@ -1,6 +1,6 @@
 //go:build integration
 
-package volume
+package volume_test
 
 import (
 	"context"
@@ -22,6 +22,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/podvisor/podvisor/internal/controller/reconcile"
+	"github.com/podvisor/podvisor/internal/controller/volume"
 	"github.com/podvisor/podvisor/internal/server"
 	"github.com/podvisor/podvisor/internal/testutil/etcdtest"
 	"github.com/podvisor/podvisor/internal/testutil/servertest"
@@ -34,7 +35,7 @@ func startController(t *testing.T) (context.Context, kubernetes.Interface) {
 	f := informers.NewSharedInformerFactory(s.Client, 0)
 	b := record.NewBroadcaster(record.WithContext(ctx))
 	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: s.Client.CoreV1().Events("")})
-	c, err := New(Config{LocalPathRoot: "/srv/pv"}, reconcile.Deps{Client: s.Client, Informers: f,
+	c, err := volume.New(volume.Config{LocalPathRoot: "/srv/pv"}, reconcile.Deps{Client: s.Client, Informers: f,
 		Recorder: b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "persistent-volume-binder"}),
 		Log:      etcdtest.Logger(t), Clock: clock.RealClock{}})
 	if err != nil {
@@ -79,8 +80,8 @@ func TestIntegrationBindingAndProvisioning(t *testing.T) {
 	}
 	// The default class appears.
 	if err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
-		sc, err := client.StorageV1().StorageClasses().Get(ctx, DefaultClassName, metav1.GetOptions{})
-		return err == nil && sc.Annotations[AnnDefaultClass] == "true", nil
+		sc, err := client.StorageV1().StorageClasses().Get(ctx, volume.DefaultClassName, metav1.GetOptions{})
+		return err == nil && sc.Annotations[volume.AnnDefaultClass] == "true", nil
 	}); err != nil {
 		t.Fatalf("waiting for the default storage class: %v", err)
 	}
@@ -134,7 +135,7 @@ func TestIntegrationBindingAndProvisioning(t *testing.T) {
 		t.Fatal(err)
 	}
 	c = waitClaim(ctx, t, client, ns, "data", func(p *corev1.PersistentVolumeClaim) bool {
-		return p.Spec.StorageClassName != nil && *p.Spec.StorageClassName == DefaultClassName && p.Status.Phase == corev1.ClaimPending
+		return p.Spec.StorageClassName != nil && *p.Spec.StorageClassName == volume.DefaultClassName && p.Status.Phase == corev1.ClaimPending
 	})
 	time.Sleep(200 * time.Millisecond) // give a wrong early bind a chance to show
 	if c, _ = client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "data", metav1.GetOptions{}); c.Spec.VolumeName != "" {
