@@ -29,8 +29,18 @@ import (
 
 var bins struct {
 	once           sync.Once
+	dir            string
 	visor, standin string
 	err            error
+}
+
+// TestMain removes the binaries built for the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bins.dir != "" {
+		os.RemoveAll(bins.dir)
+	}
+	os.Exit(code)
 }
 
 func binaries(t *testing.T) (visor, standin string) {
@@ -44,6 +54,7 @@ func binaries(t *testing.T) (visor, standin string) {
 			bins.err = err
 			return
 		}
+		bins.dir = dir
 		build := func(out string, args ...string) {
 			if bins.err != nil {
 				return
