@@ -20,6 +20,7 @@ import (
 	"github.com/podvisor/podvisor/internal/bench/scheduler"
 	"github.com/podvisor/podvisor/internal/bench/schema"
 	"github.com/podvisor/podvisor/internal/bench/streams"
+	"github.com/podvisor/podvisor/internal/bench/visor"
 )
 
 // suite is one benchmark topic. Run returns its tables or an error that
@@ -40,6 +41,7 @@ func suites() []suite {
 		{name: "schema", run: schema.Run},
 		{name: "node", run: node.Run},
 		{name: "scheduler", run: scheduler.Run},
+		{name: "visor", run: visor.Run},
 		{name: "streams", run: streams.Run},
 		{name: "pods", run: node.PodStart},
 	}

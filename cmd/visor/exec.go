@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/podvisor/podvisor/internal/sandbox/bootconfig"
+	"github.com/podvisor/podvisor/internal/sandbox/console"
 	"github.com/podvisor/podvisor/internal/sandbox/container"
 )
 
@@ -66,6 +67,13 @@ func newExecCommand(g *globals) *cobra.Command {
 					Args: args[1:], Env: env, Cwd: cwd, User: user, AdditionalGIDs: gids, Terminal: tty,
 				}); err != nil {
 					return err
+				}
+			}
+			if p.Terminal && p.ConsoleSize == nil && consoleSocket == "" && console.IsTerminal(os.Stdin) {
+				// A foreground exec's terminal starts with the caller's
+				// size (later changes follow SIGWINCH).
+				if sz, err := console.GetSize(os.Stdin); err == nil {
+					p.ConsoleSize = &bootconfig.ConsoleSize{Height: sz.Rows, Width: sz.Cols}
 				}
 			}
 			return execProcess(cmd.Context(), rt, id, p, consoleSocket, pidFile, detach)

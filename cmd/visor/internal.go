@@ -1,7 +1,7 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,17 +10,13 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/podvisor/podvisor/internal/sandbox/boot"
 	"github.com/podvisor/podvisor/internal/sandbox/bootconfig"
+	"github.com/podvisor/podvisor/internal/sandbox/control"
+	"github.com/podvisor/podvisor/internal/sandbox/gofer"
 	"github.com/podvisor/podvisor/internal/sandbox/isolate"
+	"github.com/podvisor/podvisor/internal/sandbox/seccomp"
 )
-
-// errSentryNotWired is what `visor boot` reports until the Sentry
-// (internal/sandbox/boot) is wired in below; `visor create` shows it as
-// the reason the sandbox exited during start.
-var errSentryNotWired = errors.New("this visor build has no Sentry yet (internal/sandbox/boot is not wired into cmd/visor)")
-
-// errGoferNotWired is the gofer's counterpart.
-var errGoferNotWired = errors.New("this visor build has no gofer yet (internal/sandbox/gofer is not wired into cmd/visor)")
 
 // newBootCommand is `visor boot`, the sandbox process started by `visor
 // create` (see docs/visor.md for its namespaces and descriptors).
@@ -62,24 +58,62 @@ func runBoot(configFD int) error {
 	if err := unix.Sethostname([]byte(host)); err != nil {
 		return fail(fmt.Errorf("setting hostname: %w", err))
 	}
-	// Wiring point (the lead): open what the Sentry needs from the host
-	// first (e.g. /dev/kvm, AF_PACKET sockets on the pod's interfaces),
-	// then isolate, then build the Sentry from cfg, install its seccomp
-	// filter and serve control on cfg.FDs.Control:
-	//
-	//	s, err := boot.New(cfg, ...)
-	//	isolate.EnterEmptyRoot(...); isolate.DropCapabilities(nil)
-	//	s.Confine()
-	//	ln, _ := control.FileListener(os.NewFile(uintptr(cfg.FDs.Control), "control"))
-	//	go control.NewServer(s, log, "sentry").Serve(ctx, ln)
-	//	status := s.WaitInit(); bootconfig.WriteExitStatus(exitFile, status); os.Exit(status.ExitCode())
+	// Nothing of the host is reachable by path from here on: the Sentry
+	// is built from inherited descriptors only (the Gofer connections,
+	// stdio, the control socket), then confined with seccomp.
 	if err := isolate.EnterEmptyRoot(isolate.RootOptions{}); err != nil {
 		return fail(err)
 	}
 	if err := isolate.DropCapabilities(nil); err != nil {
 		return fail(err)
 	}
-	return fail(errSentryNotWired)
+	ctx := context.Background()
+	s, err := boot.FromConfig(ctx, cfg, log)
+	if err != nil {
+		return fail(err)
+	}
+	ln, err := control.FileListener(os.NewFile(uintptr(cfg.FDs.Control), "control"))
+	if err != nil {
+		s.Shutdown(ctx)
+		return fail(err)
+	}
+	var stdio [3]*os.File
+	for i, fd := range cfg.FDs.Stdio {
+		if fd >= 0 {
+			stdio[i] = os.NewFile(uintptr(fd), fmt.Sprintf("stdio-%d", i))
+		}
+	}
+	ctl := boot.NewController(s, cfg.Process, stdio)
+	exitf := os.NewFile(uintptr(cfg.FDs.ExitStatus), "exit-status")
+	confine := boot.ConfineOptions{Extra: boot.ControlRules()}
+	if cfg.Debug {
+		// A call missing from the allow-list crashes with a Go stack
+		// trace in the sandbox log instead of a silent kill.
+		confine.DefaultAction = seccomp.Trap
+	}
+	if err := s.Confine(confine); err != nil {
+		s.Shutdown(ctx)
+		return fail(err)
+	}
+	log.Info("sentry confined", "platform", cfg.Platform)
+	srvCtx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- control.NewServer(ctl, log, "sentry").Serve(srvCtx, ln) }()
+	<-ctl.Done()
+	status, err := ctl.Wait(ctx, 0)
+	if err != nil {
+		log.Error("waiting for the first process", "err", err)
+	}
+	s.Shutdown(ctx)
+	if err := bootconfig.WriteExitStatus(exitf, status); err != nil {
+		log.Error("recording the exit status", "err", err)
+	}
+	stop()
+	if err := <-served; err != nil {
+		log.Warn("control server", "err", err)
+	}
+	log.Info("sandbox exited", "status", status.String())
+	return &exitError{status}
 }
 
 // newGoferCommand is `visor gofer`, the file server of one sandbox.
@@ -100,11 +134,11 @@ func newGoferCommand() *cobra.Command {
 			logf := os.NewFile(uintptr(cfg.FDs.Log), "log")
 			debug.SetCrashOutput(logf, debug.CrashOptions{})
 			log := sandboxLogger(logf, cfg.LogFormat, cfg.Debug).With("container", cfg.ContainerID, "proc", "gofer")
-			// Wiring point (the lead): gofer.Serve(cfg, ...) confines
-			// itself to cfg.Root and serves cfg.FDs.Sockets until the
-			// Sentry closes them.
-			log.Error("gofer start failed", "err", errGoferNotWired)
-			return &sandboxError{errGoferNotWired}
+			if err := gofer.Main(cmd.Context(), cfg, log); err != nil {
+				log.Error("gofer failed", "err", err)
+				return &sandboxError{err}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().IntVar(&configFD, "config-fd", 3, "descriptor to read the gofer configuration from")

@@ -29,8 +29,18 @@ import (
 
 var bins struct {
 	once           sync.Once
+	dir            string
 	visor, standin string
 	err            error
+}
+
+// TestMain removes the binaries built for the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bins.dir != "" {
+		os.RemoveAll(bins.dir)
+	}
+	os.Exit(code)
 }
 
 func binaries(t *testing.T) (visor, standin string) {
@@ -44,6 +54,7 @@ func binaries(t *testing.T) (visor, standin string) {
 			bins.err = err
 			return
 		}
+		bins.dir = dir
 		build := func(out string, args ...string) {
 			if bins.err != nil {
 				return
@@ -110,7 +121,11 @@ func (e *env) visorCmd(args ...string) result {
 }
 
 func (e *env) visorIn(stdin []byte, args ...string) result {
-	cmd := exec.Command(e.visor, append([]string{"--root", e.root, "--sandbox-binary", e.standin}, args...)...)
+	global := []string{"--root", e.root}
+	if e.standin != "" {
+		global = append(global, "--sandbox-binary", e.standin)
+	}
+	cmd := exec.Command(e.visor, append(global, args...)...)
 	// Files, not pipes: a created sandbox keeps the CLI's stdio as the
 	// application's (as runc's container does), so a pipe would never see
 	// EOF while it lives.

@@ -20,8 +20,9 @@ func PageRoundUp(a uint64) (uint64, bool) {
 
 // Address-space geometry of a 4-level-paging amd64 process.
 const (
-	// TaskSize is one past the highest user address.
-	TaskSize = 1 << 47
+	// TaskSize is one past the highest user address (TASK_SIZE_MAX: the
+	// last page below 2^47 is never mappable).
+	TaskSize = 1<<47 - PageSize
 )
 
 // mmap(2) protections.

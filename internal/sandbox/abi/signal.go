@@ -135,7 +135,7 @@ type SigAction struct {
 const (
 	SS_ONSTACK    = 1
 	SS_DISABLE    = 2
-	SS_AUTODISARM = 1 << 31
+	SS_AUTODISARM = -1 << 31
 	MINSIGSTKSZ   = 2048
 	SIGSTKSZ      = 8192
 )

@@ -173,6 +173,15 @@ func (r *Runtime) Exec(ctx context.Context, id string, p bootconfig.Process, opt
 		}
 		closeAfter = append(closeAfter, slave)
 		send = []*os.File{slave}
+		// The size is set before the process starts, so that its first
+		// look at the terminal sees it.
+		if cs := p.ConsoleSize; cs != nil {
+			if err := console.SetSize(master, console.Size{Rows: cs.Height, Cols: cs.Width}); err != nil {
+				master.Close()
+				cl.Close()
+				return nil, err
+			}
+		}
 		if opts.ConsoleSocket != "" {
 			closeAfter = append(closeAfter, master)
 			if err := console.SendMaster(opts.ConsoleSocket, master); err != nil {

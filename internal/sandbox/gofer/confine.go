@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 
@@ -68,15 +69,23 @@ func ConfineMountNamespace(root string, readOnly bool) error {
 	if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("making the gofer's mounts private: %w", err)
 	}
-	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	// The tree is bind mounted on itself, so that the walk into it
+	// crosses the new mount. The host's own root cannot be entered that
+	// way (a walk to "/" stays on the process's root mount), so `visor
+	// do`'s root goes on /tmp instead, in this private namespace only.
+	target := root
+	if filepath.Clean(root) == "/" {
+		target = "/tmp"
+	}
+	if err := unix.Mount(root, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind mounting %s: %w", root, err)
 	}
 	if readOnly {
-		if err := unix.Mount("", root, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		if err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
 			return fmt.Errorf("remounting %s read-only: %w", root, err)
 		}
 	}
-	if err := unix.Chdir(root); err != nil {
+	if err := unix.Chdir(target); err != nil {
 		return fmt.Errorf("entering %s: %w", root, err)
 	}
 	// pivot_root(".", ".") stacks the old root under the new one; the
