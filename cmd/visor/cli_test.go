@@ -1,6 +1,10 @@
 package main
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -53,5 +57,27 @@ func TestExitCodes(t *testing.T) {
 				t.Errorf("visor %v exited %d, want %d", tc.args, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestErrorInLog: a failed command's error also lands in --log (JSON
+// with level "error", as runc writes it), where the agent's shim reads
+// the reason a container could not be created.
+func TestErrorInLog(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "runtime.log")
+	if code := run([]string{"--root", dir, "--log", logPath, "--log-format", "json", "state", "nope"}); code != 1 {
+		t.Fatalf("visor state nope exited %d, want 1", code)
+	}
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e struct{ Level, Msg string }
+	if err := json.Unmarshal(b, &e); err != nil {
+		t.Fatalf("log %q is not one JSON line: %v", b, err)
+	}
+	if e.Level != "error" || !strings.Contains(e.Msg, "container does not exist: nope") {
+		t.Errorf("log entry %+v, want level error naming the missing container", e)
 	}
 }

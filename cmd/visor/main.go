@@ -14,9 +14,13 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/podvisor/podvisor/internal/sandbox/bootconfig"
 )
@@ -55,5 +59,27 @@ func run(args []string) int {
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "visor: %v\n", err)
+	logError(cmd, err)
 	return 1
+}
+
+// logError also writes a failed command's error to --log, as runc does:
+// a caller that runs visor with stderr going elsewhere (the agent's shim
+// hands it the container's stderr) reads the reason from there.
+func logError(cmd *cobra.Command, err error) {
+	path := cmd.PersistentFlags().Lookup("log").Value.String()
+	if path == "" {
+		return
+	}
+	f, ferr := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if ferr != nil {
+		return
+	}
+	defer f.Close()
+	if cmd.PersistentFlags().Lookup("log-format").Value.String() == "json" {
+		line, _ := json.Marshal(map[string]string{"level": "error", "msg": err.Error(), "time": time.Now().UTC().Format(time.RFC3339Nano)})
+		fmt.Fprintf(f, "%s\n", line)
+		return
+	}
+	fmt.Fprintf(f, "time=%s level=ERROR msg=%q\n", time.Now().UTC().Format(time.RFC3339Nano), err.Error())
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
@@ -140,11 +141,30 @@ func (c *cluster) pod(b *schedtest.PodBuilder) *v1.Pod {
 	p := b.Namespace(c.ns).Obj()
 	p.UID = ""
 	p.CreationTimestamp = metav1.Time{}
+	if p.Spec.Priority != nil && p.Spec.PriorityClassName == "" {
+		// The Priority admission plugin computes spec.priority from a
+		// PriorityClass and refuses a pod that sets it by itself.
+		p.Spec.PriorityClassName = c.priorityClass(*p.Spec.Priority)
+		p.Spec.Priority = nil
+	}
 	out, err := c.client.CoreV1().Pods(c.ns).Create(context.Background(), p, metav1.CreateOptions{})
 	if err != nil {
 		c.t.Fatalf("creating pod %s: %v", p.Name, err)
 	}
 	return out
+}
+
+// priorityClass returns the name of a PriorityClass of value v, creating
+// it if needed.
+func (c *cluster) priorityClass(v int32) string {
+	c.t.Helper()
+	name := fmt.Sprintf("test-priority-%d", v)
+	pc := &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: name}, Value: v}
+	_, err := c.client.SchedulingV1().PriorityClasses().Create(context.Background(), pc, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		c.t.Fatalf("creating PriorityClass %s: %v", name, err)
+	}
+	return name
 }
 
 func (c *cluster) get(name string) *v1.Pod {

@@ -417,7 +417,13 @@ func (v *validator) linux(l *specs.Linux, b *Bundle) {
 				}
 				b.NetNS = ns.Path
 			}
-		case specs.PIDNamespace, specs.MountNamespace, specs.IPCNamespace, specs.UTSNamespace, specs.CgroupNamespace:
+		case specs.IPCNamespace, specs.UTSNamespace:
+			// The Sentry implements these inside the sandbox; a path
+			// (a pod's shared namespaces, as the agent gives runc) is
+			// accepted and the sandbox keeps its own: the hostname
+			// comes from config.json, and System V IPC is the
+			// Sentry's. Like runsc.
+		case specs.PIDNamespace, specs.MountNamespace, specs.CgroupNamespace:
 			// The sandbox always gets new ones; the Sentry implements
 			// these inside.
 			if ns.Path != "" {

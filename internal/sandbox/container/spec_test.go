@@ -175,6 +175,11 @@ func TestParseBadSpec(t *testing.T) {
 				m["linux"].(map[string]any)["namespaces"] = []any{map[string]any{"type": "pid", "path": "/proc/1/ns/pid"}}
 			})
 		}, []string{"joining an existing pid namespace is not supported"}},
+		{"join mount ns", func(t *testing.T) []byte {
+			return edit(t, func(m map[string]any) {
+				m["linux"].(map[string]any)["namespaces"] = []any{map[string]any{"type": "mount", "path": "/proc/1/ns/mnt"}}
+			})
+		}, []string{"joining an existing mount namespace is not supported"}},
 		{"systemd cgroup", func(t *testing.T) []byte {
 			return edit(t, func(m map[string]any) { m["linux"].(map[string]any)["cgroupsPath"] = "system.slice:x:y" })
 		}, []string{"systemd cgroup paths"}},
@@ -275,4 +280,25 @@ func FuzzParseSpec(f *testing.F) {
 			t.Fatalf("accepted a spec without args: %+v", b)
 		}
 	})
+}
+
+// TestPodNamespacePaths: the agent gives a pod's containers the pod's
+// UTS and IPC namespace paths, as to runc; visor accepts them and keeps
+// the sandbox's own, taking the hostname from config.json.
+func TestPodNamespacePaths(t *testing.T) {
+	dir := bundleDir(t)
+	spec := edit(t, func(m map[string]any) {
+		m["linux"].(map[string]any)["namespaces"] = []any{
+			map[string]any{"type": "pid"}, map[string]any{"type": "mount"},
+			map[string]any{"type": "uts", "path": "/proc/self/ns/uts"},
+			map[string]any{"type": "ipc", "path": "/proc/self/ns/ipc"},
+		}
+	})
+	b, err := ParseSpec(spec, dir, "ctr")
+	if err != nil {
+		t.Fatalf("ParseSpec with pod uts/ipc paths: %v", err)
+	}
+	if b.Boot.Hostname != "box" {
+		t.Errorf("hostname %q, want box from config.json", b.Boot.Hostname)
+	}
 }
