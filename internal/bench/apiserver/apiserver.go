@@ -151,7 +151,7 @@ func Run(ctx context.Context, binDir string) ([]*report.Table, error) {
 	t.AddRow("watch delivery p50 / p99", report.Ms(watchLat.Percentile(50))+" / "+report.Ms(watchLat.Percentile(99)), "p50 "+refWatchP50, "p50 < 2 ms")
 	t.AddRow("peak RSS, 5000 pods stored (etcd included)", fmt.Sprintf("%.0f MiB", float64(rss)/(1<<20)), refRSS, "< 300 MiB")
 	t.Notes = []string{
-		fmt.Sprintf("bin/podvisor server with embedded etcd in a temp dir; %d client-go clientsets (protobuf, as stock client-go), each on its own TLS connection, in the bench process on the same 2-core machine.", clients),
+		fmt.Sprintf("bin/podvisor server (API server and embedded etcd only: --disable-agent, --disable-scheduler, --disable-controller-manager) in a temp dir; %d client-go clientsets (protobuf, as stock client-go), each on its own TLS connection, in the bench process on the same 2-core machine.", clients),
 		fmt.Sprintf("Creates: %d pods; gets: %d of those; lists: %d full lists of the %d-pod namespace (client decode included); watch: %d sequential creates, time from the create response to the event at a watcher.", listPods+otherPods, gets, lists, listPods, watchProbes),
 		fmt.Sprintf("Disk fsync (4 KiB write + fdatasync) on the data dir's disk: p50 %s, p99 %s; etcd fsyncs its WAL once per batch of writes.", report.Ms(fsync50), report.Ms(fsync99)),
 		fmt.Sprintf("Machine load average (1 min) before / after the run: %s / %s on %d CPUs: other work on the machine takes CPU from both server and clients.", loadBefore, loadAverage(), runtime.NumCPU()),
@@ -278,7 +278,11 @@ func startServer(ctx context.Context, bin, dir string) (*server, error) {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "server", "--data-dir", filepath.Join(dir, "data"), "--https-listen-port", strconv.Itoa(port),
-		"--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1", "--log-level", "warn")
+		"--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1", "--log-level", "warn",
+		// The API server and etcd alone, as kube-apiserver is measured:
+		// no scheduler binding the pods, no agent running them, no
+		// controllers caching them.
+		"--disable-agent", "--disable-scheduler", "--disable-controller-manager")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

@@ -284,7 +284,9 @@ func startServer(ctx context.Context, bin, dir string) (*server, error) {
 	}
 	defer logf.Close()
 	cmd := exec.Command(bin, "server", "--data-dir", filepath.Join(dir, "data"), "--https-listen-port", strconv.Itoa(port),
-		"--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1", "--log-level", "warn", "--disable-agent")
+		"--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1", "--log-level", "warn",
+		// The bench runs the endpoint controllers itself.
+		"--disable-agent", "--disable-scheduler", "--disable-controller-manager")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

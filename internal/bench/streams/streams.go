@@ -375,7 +375,8 @@ func startServer(ctx context.Context) (*full, error) {
 		return nil, err
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.Start(ctx, server.Config{DataDir: dir, BindAddress: "127.0.0.1", AdvertiseAddress: "127.0.0.1"}, server.Deps{Log: logger})
+	srv, err := server.Start(ctx, server.Config{DataDir: dir, BindAddress: "127.0.0.1", AdvertiseAddress: "127.0.0.1",
+		DisableAgent: true, DisableScheduler: true, DisableControllerManager: true}, server.Deps{Log: logger})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
