@@ -109,9 +109,7 @@ func Registrations() []Registration {
 			New: func(c *Context, d reconcile.Deps) (Runner, error) {
 				return service.New(service.Config{Pool: c.Config.LoadBalancerIPPool}, d)
 			}},
-		// Off until the API server serves networking.k8s.io/v1 IPAddress
-		// (docs/infra-controllers.md).
-		{Name: "service-ip-repair", ServiceAccount: "service-controller", OffByDefault: true,
+		{Name: "service-ip-repair", ServiceAccount: "service-controller",
 			New: func(c *Context, d reconcile.Deps) (Runner, error) {
 				return service.NewRepair(service.RepairConfig{}, d)
 			}},
