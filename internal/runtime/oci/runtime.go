@@ -32,7 +32,8 @@ type Config struct {
 	Handlers       map[string]Handler
 	DefaultHandler string
 	// ShimPath and ShimArgs start the shim: ShimPath ShimArgs... <flags>,
-	// e.g. /usr/bin/podvisor shim. ShimEnv is added to its environment.
+	// e.g. /usr/bin/podvisor-shim (no args) or /usr/bin/podvisor shim.
+	// ShimEnv is added to its environment.
 	ShimPath string
 	ShimArgs []string
 	ShimEnv  []string
