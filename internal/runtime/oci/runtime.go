@@ -115,10 +115,14 @@ type containerMeta struct {
 	Handler      string    `json:"handler"`
 	CreatedAt    time.Time `json:"createdAt"`
 	StartedAt    time.Time `json:"startedAt,omitzero"`
-	LogPath      string    `json:"logPath"`
-	CgroupsPath  string    `json:"cgroupsPath"`
-	TermLog      string    `json:"termLog,omitempty"`
-	ShimPid      int       `json:"shimPid"`
+	// Starting is set (and written) before `runtime start` runs: until
+	// then a live init means "created" without asking the runtime;
+	// after it, only StartedAt or the runtime's state tell.
+	Starting    bool   `json:"starting,omitempty"`
+	LogPath     string `json:"logPath"`
+	CgroupsPath string `json:"cgroupsPath"`
+	TermLog     string `json:"termLog,omitempty"`
+	ShimPid     int    `json:"shimPid"`
 	// ShimStart is the shim's start time (clock ticks since boot, from
 	// /proc/<pid>/stat): a pid alone may be reused after a restart.
 	ShimStart uint64            `json:"shimStart"`
@@ -393,6 +397,10 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	m.Starting = true
+	if err := writeJSONAtomic(filepath.Join(r.dir(id), "meta.json"), m); err != nil {
+		return fmt.Errorf("recording start of %s: %w", id, err)
+	}
 	// The time before `start`: the process may exit before it returns.
 	startedAt := r.now().UTC()
 	if err := h.start(ctx, id); err != nil {
@@ -433,11 +441,17 @@ func (r *Runtime) Status(ctx context.Context, id string) (ContainerStatus, error
 		r.fillExit(&st, m, e)
 		return st, nil
 	}
-	// Fast path, no fork: started, no exit recorded, and both the shim
-	// and the init alive means running. Anything else asks the runtime.
-	if !m.StartedAt.IsZero() && m.shimAlive() {
+	// Fast path, no fork: no exit recorded, and both the shim and the
+	// init alive means running once started, and created if no start was
+	// ever attempted (Start marks its attempt first, so a start cut short
+	// by an agent crash is not taken for "created"). Anything else asks
+	// the runtime.
+	if (!m.StartedAt.IsZero() || !m.Starting) && m.shimAlive() {
 		if pid := readPid(filepath.Join(r.dir(id), "init.pid")); alive(pid) {
 			st.State, st.Pid = StateRunning, pid
+			if m.StartedAt.IsZero() {
+				st.State = StateCreated
+			}
 			return st, nil
 		}
 	}
