@@ -57,6 +57,13 @@ type Runtime struct {
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // +checklocks:mu
+	// pending are the containers this Runtime is creating or starting:
+	// until CreateContainer or Start returns, Status reports them
+	// created without asking the runtime, which would only say
+	// "creating" or "created" (the kubelet's relist polls every
+	// container each second; dozens of runc execs per second while many
+	// containers start would compete with the starts themselves).
+	pending map[string]bool // +checklocks:mu
 }
 
 // State is a container's life-cycle state.
@@ -154,7 +161,7 @@ func New(cfg Config, deps Deps) (*Runtime, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Runtime{cfg: cfg, log: log, now: now, locks: map[string]*sync.Mutex{}}, nil
+	return &Runtime{cfg: cfg, log: log, now: now, locks: map[string]*sync.Mutex{}, pending: map[string]bool{}}, nil
 }
 
 func (r *Runtime) lock(id string) func() {
@@ -167,6 +174,25 @@ func (r *Runtime) lock(id string) func() {
 	r.mu.Unlock()
 	l.Lock()
 	return l.Unlock
+}
+
+// setPending marks id as being created or started (see pending) and
+// returns the function that unmarks it.
+func (r *Runtime) setPending(id string) func() {
+	r.mu.Lock()
+	r.pending[id] = true
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		delete(r.pending, id)
+		r.mu.Unlock()
+	}
+}
+
+func (r *Runtime) isPending(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pending[id]
 }
 
 func (r *Runtime) forget(id string) {
@@ -237,6 +263,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb PodSandbox, cfg Contai
 	id := hex.EncodeToString(rnd[:])
 	unlock := r.lock(id)
 	defer unlock()
+	defer r.setPending(id)()
 	dir := r.dir(id)
 	if err := os.MkdirAll(filepath.Join(dir, "bundle"), 0o700); err != nil {
 		return "", fmt.Errorf("creating container dir: %w", err)
@@ -397,6 +424,7 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	defer r.setPending(id)()
 	m.Starting = true
 	if err := writeJSONAtomic(filepath.Join(r.dir(id), "meta.json"), m); err != nil {
 		return fmt.Errorf("recording start of %s: %w", id, err)
@@ -439,6 +467,10 @@ func (r *Runtime) Status(ctx context.Context, id string) (ContainerStatus, error
 	}
 	if e, err := r.readExit(id); err == nil {
 		r.fillExit(&st, m, e)
+		return st, nil
+	}
+	if r.isPending(id) {
+		st.State = StateCreated
 		return st, nil
 	}
 	// Fast path, no fork: no exit recorded, and both the shim and the
