@@ -111,7 +111,7 @@ type Network struct {
 // goroutines holding or waiting for it, so the entry goes when none do.
 type podLock struct {
 	mu    sync.Mutex
-	users int // +checklocks:Network.podsMu
+	users int // guarded by Network.podsMu
 }
 
 // lockPod locks pod id and returns its unlock.
