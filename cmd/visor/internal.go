@@ -58,6 +58,13 @@ func runBoot(configFD int) error {
 	if err := unix.Sethostname([]byte(host)); err != nil {
 		return fail(fmt.Errorf("setting hostname: %w", err))
 	}
+	var probe *boot.HostOpenProbe
+	if cfg.TestOnlyOpenHostFile != "" {
+		if probe, err = boot.NewHostOpenProbe(cfg.TestOnlyOpenHostFile); err != nil {
+			return fail(err)
+		}
+		defer probe.Close()
+	}
 	// Nothing of the host is reachable by path from here on: the Sentry
 	// is built from inherited descriptors only (the Gofer connections,
 	// stdio, the control socket), then confined with seccomp.
@@ -91,11 +98,17 @@ func runBoot(configFD int) error {
 		// trace in the sandbox log instead of a silent kill.
 		confine.DefaultAction = seccomp.Trap
 	}
+	if probe != nil {
+		logProbe(log, probe, false)
+	}
 	if err := s.Confine(confine); err != nil {
 		s.Shutdown(ctx)
 		return fail(err)
 	}
 	log.Info("sentry confined", "platform", cfg.Platform)
+	if probe != nil {
+		logProbe(log, probe, true)
+	}
 	srvCtx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- control.NewServer(ctl, log, "sentry").Serve(srvCtx, ln) }()
@@ -114,6 +127,16 @@ func runBoot(configFD int) error {
 	}
 	log.Info("sandbox exited", "status", status.String())
 	return &exitError{status}
+}
+
+// logProbe logs the test-only host open attempt (--TESTONLY-open-host-file)
+// with a fixed message the confinement test looks for.
+func logProbe(log *slog.Logger, probe *boot.HostOpenProbe, confined bool) {
+	if err := probe.TryOpen(); err != nil {
+		log.Warn("TESTONLY host file open", "path", probe.Path(), "confined", confined, "result", "refused", "err", err)
+		return
+	}
+	log.Warn("TESTONLY host file open", "path", probe.Path(), "confined", confined, "result", "opened")
 }
 
 // newGoferCommand is `visor gofer`, the file server of one sandbox.

@@ -77,6 +77,13 @@ type Config struct {
 	LogFormat string `json:"logFormat"`
 	// FDs says which inherited descriptor is which.
 	FDs BootFDs `json:"fds"`
+	// TestOnlyOpenHostFile, for tests only (the hidden create/run flag
+	// --TESTONLY-open-host-file), makes boot try to open this host file
+	// once before and once after it installs its seccomp filter, and log
+	// both results: the proof that confinement refuses host opens. Boot
+	// keeps a descriptor of the file's directory across EnterEmptyRoot
+	// for it, so only seccomp stands between the Sentry and the file.
+	TestOnlyOpenHostFile string `json:"testOnlyOpenHostFile,omitempty"`
 }
 
 // Network modes for Config.Network.Mode.

@@ -184,6 +184,7 @@ func (r *Runtime) spawn(b *Bundle, dir string, cg *cgroup.Manager, opts *CreateO
 	// The Sentry.
 	bcfg := b.Boot
 	bcfg.Debug, bcfg.Strace, bcfg.LogFormat = r.cfg.Debug, r.cfg.Strace, r.cfg.LogFormat
+	bcfg.TestOnlyOpenHostFile = opts.TestOnlyOpenHostFile
 	if r.cfg.Platform != "" {
 		bcfg.Platform = r.cfg.Platform
 	}
