@@ -112,9 +112,11 @@ func mkdirAll(ctx context.Context, v *vfs.VirtualFilesystem, root vfs.VirtualDen
 // from the inherited descriptors, so it may run after the process entered
 // its empty root.
 //
+// cfg.MaskedPaths and cfg.ReadonlyPaths are applied last (MaskPaths,
+// ReadonlyPaths), as runc does.
+//
 // Partial support: sysfs and cgroup mounts are empty read-only tmpfs
-// directories; mqueue is a tmpfs; maskedPaths and readonlyPaths are not
-// applied (the Sentry's /proc and /sys expose nothing of the host).
+// directories; mqueue is a tmpfs.
 func FromConfig(ctx context.Context, cfg *bootconfig.Config, log *slog.Logger) (*Sentry, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -168,6 +170,14 @@ func FromConfig(ctx context.Context, cfg *bootconfig.Config, log *slog.Logger) (
 		}
 	}
 	closeRest()
+	if err := s.MaskPaths(ctx, cfg.MaskedPaths); err != nil {
+		s.Shutdown(ctx)
+		return nil, err
+	}
+	if err := s.ReadonlyPaths(ctx, cfg.ReadonlyPaths); err != nil {
+		s.Shutdown(ctx)
+		return nil, err
+	}
 	return s, nil
 }
 
