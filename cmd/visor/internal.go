@@ -47,8 +47,13 @@ func runBoot(configFD int) error {
 	logf := os.NewFile(uintptr(cfg.FDs.Log), "log")
 	debug.SetCrashOutput(logf, debug.CrashOptions{})
 	log := sandboxLogger(logf, cfg.LogFormat, cfg.Debug).With("container", cfg.ContainerID, "proc", "boot")
+	exitf := os.NewFile(uintptr(cfg.FDs.ExitStatus), "exit-status")
 	fail := func(err error) error {
 		log.Error("sandbox start failed", "err", err)
+		// The host side reports this as create's error.
+		if werr := bootconfig.WriteExitStatus(exitf, bootconfig.ExitStatus{Code: 1, StartError: err.Error()}); werr != nil {
+			log.Error("recording the start error", "err", werr)
+		}
 		return &sandboxError{err}
 	}
 	host := cfg.Hostname
@@ -91,7 +96,6 @@ func runBoot(configFD int) error {
 		}
 	}
 	ctl := boot.NewController(s, cfg.Process, stdio)
-	exitf := os.NewFile(uintptr(cfg.FDs.ExitStatus), "exit-status")
 	confine := boot.ConfineOptions{Extra: boot.ControlRules()}
 	if cfg.Debug {
 		// A call missing from the allow-list crashes with a Go stack

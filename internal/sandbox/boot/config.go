@@ -112,7 +112,9 @@ func mkdirAll(ctx context.Context, v *vfs.VirtualFilesystem, root vfs.VirtualDen
 // from the inherited descriptors, so it may run after the process entered
 // its empty root.
 //
-// cfg.MaskedPaths and cfg.ReadonlyPaths are applied last (MaskPaths,
+// The first process's program must resolve (FindProgram), as runc checks
+// at create; the error is a *ProgramError. cfg.MaskedPaths and
+// cfg.ReadonlyPaths are applied last (MaskPaths,
 // ReadonlyPaths), as runc does.
 //
 // Partial support: sysfs and cgroup mounts are empty read-only tmpfs
@@ -170,6 +172,11 @@ func FromConfig(ctx context.Context, cfg *bootconfig.Config, log *slog.Logger) (
 		}
 	}
 	closeRest()
+	// As runc at create: the program must be there to run.
+	if _, err := s.FindProgram(ctx, cfg.Process.Args[0], cfg.Process.Env, cfg.Process.Cwd); err != nil {
+		s.Shutdown(ctx)
+		return nil, fmt.Errorf("unable to start container process: %w", err)
+	}
 	if err := s.MaskPaths(ctx, cfg.MaskedPaths); err != nil {
 		s.Shutdown(ctx)
 		return nil, err

@@ -280,6 +280,11 @@ type GoferFDs struct {
 type ExitStatus struct {
 	Code   int `json:"code"`
 	Signal int `json:"signal,omitempty"`
+	// StartError, if set, is why the sandbox could not start: boot
+	// failed while building the Sentry (a missing program, a bad mount),
+	// before the container existed. The host side reports it as the
+	// error of create, as runc reports its init's.
+	StartError string `json:"startError,omitempty"`
 }
 
 // ExitCode is the shell's view of the status: Code, or 128+Signal.

@@ -324,9 +324,12 @@ func (r *Runtime) handshake(ctx context.Context, dir string, l *launch) error {
 	return r.startFailure(dir, l.waitErr)
 }
 
-// startFailure describes boot's exit during start with the tail of its
-// log.
+// startFailure describes boot's exit during start: the error boot
+// recorded (bootconfig.ExitStatus.StartError), else the tail of its log.
 func (r *Runtime) startFailure(dir string, waitErr error) error {
+	if st, ok, _ := bootconfig.ReadExitStatus(filepath.Join(dir, exitFile)); ok && st.StartError != "" {
+		return errors.New(st.StartError)
+	}
 	p := r.cfg.LogPath
 	if p == "" {
 		p = filepath.Join(dir, logFile)
