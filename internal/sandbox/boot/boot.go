@@ -78,6 +78,9 @@ type Sentry struct {
 	kernel   *kernel.Kernel
 	// hostFiles wraps the host descriptors given as stdio.
 	hostFiles *host.Files
+	// pts is the devpts instance mounted on /dev/pts, where host
+	// terminals given as stdio appear (hostTerminalFD).
+	pts *vfs.Filesystem
 
 	termMu sync.Mutex
 	// term is the adopted host terminal (see adoptHostTerminal).
@@ -177,6 +180,7 @@ func (s *Sentry) mountSystem(ctx context.Context) error {
 		return fmt.Errorf("mounting /dev: %w", err)
 	}
 	pts, ptsRoot := devpts.New(s.vfs)
+	s.pts = pts
 	if _, err := s.vfs.ConnectMountAt(ctx, creds, pts, ptsRoot, "devpts", pop("/dev/pts"), vfs.MountFlags{NoSuid: true, NoExec: true}); err != nil {
 		return fmt.Errorf("mounting /dev/pts: %w", err)
 	}
@@ -271,13 +275,18 @@ func (w WaitStatus) ShellExitCode() int {
 	return w.ExitCode()
 }
 
-// Start runs the sandbox's first process (PID 1).
+// Start runs the sandbox's first process (PID 1). A terminal it is given
+// is also bound on /dev/console.
 func (s *Sentry) Start(ctx context.Context, spec ProcessSpec) (*Process, error) {
-	return s.Exec(ctx, spec)
+	return s.exec(ctx, spec, true)
 }
 
 // Exec runs another process in the running sandbox (`visor exec`).
 func (s *Sentry) Exec(ctx context.Context, spec ProcessSpec) (*Process, error) {
+	return s.exec(ctx, spec, false)
+}
+
+func (s *Sentry) exec(ctx context.Context, spec ProcessSpec, console bool) (*Process, error) {
 	if len(spec.Argv) == 0 && spec.Filename == "" {
 		return nil, errors.New("no program to run")
 	}
@@ -296,12 +305,30 @@ func (s *Sentry) Exec(ctx context.Context, spec ProcessSpec) (*Process, error) {
 			}
 		}
 	}()
-	for _, f := range spec.Stdio {
+	var term *vfs.FileDescription
+	if spec.Terminal && spec.Stdio[0] != nil {
+		// The terminal appears as /dev/pts/N and the process's stdio are
+		// opened there (one description for all three, as runc dups the
+		// slave), so ttyname(3) finds it; the first process's terminal
+		// is also bound on /dev/console, as runc does.
+		var err error
+		if term, err = s.hostTerminalFD(ctx, spec.Stdio[0], console); err != nil {
+			s.log.Info("host terminal not shown in /dev/pts: ttyname will not find it", "err", err)
+			term = nil
+		}
+	}
+	for i, f := range spec.Stdio {
 		var fd *vfs.FileDescription
 		var err error
-		if f == nil {
+		switch {
+		case term != nil && (i == 0 || sameFile(f, spec.Stdio[0])):
+			fd = term
+			if i > 0 {
+				fd.IncRef()
+			}
+		case f == nil:
 			fd, err = s.openDevNull(ctx)
-		} else {
+		default:
 			fd, err = s.hostFile(ctx, f)
 		}
 		if err != nil {
