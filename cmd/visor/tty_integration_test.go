@@ -129,5 +129,8 @@ func TestSentryTerminalIsATTY(t *testing.T) {
 	if r := <-done; r.code != 0 {
 		t.Errorf("exec -t: exit %d: %s", r.code, r.stderr)
 	}
+	// /dev/console opens the container's terminal, from any process.
+	e.must("exec", id, "sh", "-c", "echo via-console > /dev/console")
+	readUntil(t, master, "via-console")
 	e.must("delete", "--force", id)
 }

@@ -17,7 +17,8 @@ import (
 // hostPty is a host terminal shown in the sandbox's /dev/pts: the node
 // keeps a duplicate of the host descriptor and every open of it wraps
 // another duplicate. The node goes away when the last description opened
-// on it is released.
+// on it is released, except the first process's terminal (the
+// container's console), which stays until the Sentry shuts down.
 type hostPty struct {
 	s     *Sentry
 	index uint32
@@ -105,6 +106,13 @@ func (s *Sentry) hostTerminalFD(ctx context.Context, f *os.File, console bool) (
 		return nil, fmt.Errorf("opening %s: %w", name, err)
 	}
 	if console {
+		// The container's terminal stays for the sandbox's life, as
+		// under runc (where the pty master outlives what the process
+		// closes): /dev/console and /dev/pts/N keep working after the
+		// first process closed its stdio.
+		p.mu.Lock()
+		p.opens++
+		p.mu.Unlock()
 		if err := s.bindConsole(ctx, root, name); err != nil {
 			s.log.Info("terminal not bound on /dev/console", "err", err)
 		}
