@@ -83,7 +83,9 @@ func newTree(v *vfs.VirtualFilesystem, name string, magic uint64, root *node) (*
 func (fs *filesystem) inode(n *node) vfs.Inode {
 	if n.dir {
 		d := &dirInode{fs: fs, node: n, kids: map[string]vfs.Inode{}}
-		d.Init(fs.vfsfs, fs.nextIno.Add(1), abi.S_IFDIR|0o555, 0, 0)
+		// Linux's sysfs and cgroup directories are 0755 and refuse new
+		// names whatever the mode says.
+		d.Init(fs.vfsfs, fs.nextIno.Add(1), abi.S_IFDIR|0o755, 0, 0)
 		return d
 	}
 	f := &fileInode{data: []byte(n.data)}

@@ -103,10 +103,16 @@ func TestSysLayoutAndReadOnly(t *testing.T) {
 	if diff := cmp.Diff([]string{".", "..", "cgroup"}, m.list(t, "/fs")); diff != "" {
 		t.Errorf("/sys/fs entries (-want +got):\n%s", diff)
 	}
+	if diff := cmp.Diff([]string{".", "..", "block", "char"}, m.list(t, "/dev")); diff != "" {
+		t.Errorf("/sys/dev entries (-want +got):\n%s", diff)
+	}
 	ctx := context.Background()
 	st, err := m.v.StatAt(ctx, vfs.RootCredentials(), m.pop("/devices/system/cpu/online"), abi.STATX_BASIC_STATS)
 	if err != nil || st.Mode != abi.S_IFREG|0o444 {
 		t.Errorf("stat online: mode %o, %v; want a regular file 0444", st.Mode, err)
+	}
+	if st, err := m.v.StatAt(ctx, vfs.RootCredentials(), m.pop("/devices"), abi.STATX_BASIC_STATS); err != nil || st.Mode != abi.S_IFDIR|0o755 {
+		t.Errorf("stat devices: mode %o, %v; want a directory 0755", st.Mode, err)
 	}
 	_, err = m.v.OpenAt(ctx, vfs.RootCredentials(), m.pop("/devices/system/cpu/online"), &vfs.OpenOptions{Flags: abi.O_WRONLY})
 	if !errors.Is(err, abi.EROFS) && !errors.Is(err, abi.EACCES) {

@@ -32,10 +32,13 @@ func sysTree(cfg SysConfig) *node {
 		cpu["cpu"+strconv.Itoa(i)] = dirNode(nil)
 	}
 	return dirNode(map[string]*node{
-		"block":    dirNode(nil),
-		"bus":      dirNode(nil),
-		"class":    dirNode(nil),
-		"dev":      dirNode(nil),
+		"block": dirNode(nil),
+		"bus":   dirNode(nil),
+		"class": dirNode(nil),
+		"dev": dirNode(map[string]*node{
+			"block": dirNode(nil),
+			"char":  dirNode(nil),
+		}),
 		"firmware": dirNode(nil),
 		"kernel":   dirNode(nil),
 		"module":   dirNode(nil),
