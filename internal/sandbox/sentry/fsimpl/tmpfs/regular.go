@@ -6,6 +6,8 @@ import (
 	"sort"
 	"sync"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/podvisor/podvisor/internal/sandbox/abi"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/memmap"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/vfs"
@@ -17,8 +19,13 @@ const maxFileSize = 1 << 62
 // zeroPage is what holes read as.
 var zeroPage [abi.PageSize]byte
 
-// regularFile is a regular file. Its data is a sparse set of pages of the
-// memory file, one memory-file page per file page; holes read as zeros.
+// regularFile is a regular file. Its data lives in extents of the memory
+// file (the memfd the address spaces map, so mmap shares the pages);
+// holes read as zeros. read and write move data between the file's
+// extents and the application's pages with one preadv/pwritev on the
+// memory file per contiguous range: the host kernel copies, with no
+// intermediate buffer and without faulting the file's pages into the
+// Sentry's own mapping.
 type regularFile struct {
 	node
 
@@ -27,10 +34,10 @@ type regularFile struct {
 	mappings memmap.MappingSet
 
 	dataMu sync.RWMutex
-	// size and pages are guarded by dataMu. pages maps a file page index
-	// to the memory-file page holding it, on which it holds a reference.
-	size  uint64
-	pages map[uint64]memmap.FileRange
+	// size and data are guarded by dataMu. data holds a reference on
+	// every memory-file page of its extents.
+	size uint64
+	data extentSet
 }
 
 var (
@@ -39,7 +46,7 @@ var (
 )
 
 func (fs *filesystem) newRegularFile(mode, uid, gid uint32) *regularFile {
-	f := &regularFile{pages: make(map[uint64]memmap.FileRange)}
+	f := &regularFile{}
 	f.init(fs, abi.S_IFREG|mode, uid, gid)
 	return f
 }
@@ -49,7 +56,7 @@ func (f *regularFile) Stat(ctx context.Context, mask uint32) (vfs.Statx, error) 
 	st := f.StatAttrs()
 	f.dataMu.RLock()
 	st.Size = f.size
-	st.Blocks = uint64(len(f.pages)) * (abi.PageSize / 512)
+	st.Blocks = f.data.bytes / 512
 	f.dataMu.RUnlock()
 	st.Mask |= abi.STATX_SIZE | abi.STATX_BLOCKS
 	return st, nil
@@ -97,23 +104,37 @@ func (f *regularFile) truncate(size uint64) error {
 		// Grown meanwhile by a writer; nothing to free below the new end.
 		return nil
 	}
-	var freed []memmap.FileRange
-	for idx, fr := range f.pages {
-		if idx*abi.PageSize >= keep {
-			freed = append(freed, fr)
-			delete(f.pages, idx)
-		}
-	}
-	f.fs.usedPages.Add(-int64(len(freed)))
+	before := f.data.bytes
+	freed := f.data.truncate(keep)
+	f.fs.usedPages.Add(-int64((before - f.data.bytes) / abi.PageSize))
 	DecRefPages(f.fs.mf, freed)
 	// The rest of the last page must read as zeros if the file grows again.
 	if off := size % abi.PageSize; off != 0 {
-		if fr, ok := f.pages[size/abi.PageSize]; ok {
-			clear(f.fs.mf.Bytes(fr)[off:])
+		if mem, ok := f.data.lookup(size - off); ok {
+			if err := punchZeros(f.fs.mf, mem+off, abi.PageSize-off); err != nil {
+				return err
+			}
 		}
 	}
 	f.size = size
 	f.Touch(false, true, true)
+	return nil
+}
+
+// punchZeros zeroes n bytes of the memory file at off (within one page)
+// with a host write, so the page need not be faulted into the Sentry.
+func punchZeros(mf memmap.MemoryFile, off, n uint64) error {
+	for n > 0 {
+		c, err := unix.Pwrite(mf.FD(), zeroPage[:n], int64(off))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return abi.FromHost(err)
+		}
+		off += uint64(c)
+		n -= uint64(c)
+	}
 	return nil
 }
 
@@ -135,7 +156,9 @@ func DecRefPages(mf memmap.MemoryFile, pages []memmap.FileRange) {
 	}
 }
 
-// read copies the file's bytes from off to dst.
+// read copies the file's bytes from off to dst: each backed range with
+// one preadv from the memory file into dst's memory, holes as zeros. A
+// fault in dst after some bytes moved ends the read short, without error.
 func (f *regularFile) read(dst vfs.Dst, off int64) (int64, error) {
 	f.dataMu.RLock()
 	defer f.dataMu.RUnlock()
@@ -144,61 +167,109 @@ func (f *regularFile) read(dst vfs.Dst, off int64) (int64, error) {
 	}
 	end := min(f.size, uint64(off)+uint64(dst.NumBytes()))
 	var done int64
-	for pos := uint64(off); pos < end; {
-		idx, in := pos/abi.PageSize, pos%abi.PageSize
-		n := min(abi.PageSize-in, end-pos)
-		var b []byte
-		if fr, ok := f.pages[idx]; ok {
-			b = f.fs.mf.Bytes(fr)[in : in+n]
+	var err error
+	for _, seg := range f.data.segments(uint64(off), end) {
+		var c int64
+		if seg.hole {
+			c, err = copyZeros(dst, int64(seg.end-seg.start))
 		} else {
-			b = zeroPage[:n]
+			c, err = copyOutMem(dst, f.fs.mf.FD(), seg.mem, int64(seg.end-seg.start))
 		}
-		c, err := dst.CopyOut(b)
+		done += c
+		if err != nil || c < int64(seg.end-seg.start) {
+			break
+		}
+	}
+	if done > 0 {
+		return done, nil
+	}
+	return 0, err
+}
+
+// copyOutMem copies n bytes of the memory file at mem to dst.
+func copyOutMem(dst vfs.Dst, fd int, mem uint64, n int64) (int64, error) {
+	var done int64
+	for done < n {
+		c, err := vfs.LimitedDst(dst, n-done).CopyOutFrom(vfs.HostReadv(fd, int64(mem)+done))
 		done += int64(c)
 		if err != nil {
-			if done > 0 {
-				return done, nil
-			}
-			return 0, err
+			return done, err
 		}
-		pos += n
+		if c == 0 {
+			// The memory file is sized for every allocated page; a
+			// short read means it shrank under us.
+			return done, abi.EIO
+		}
 	}
 	return done, nil
 }
 
-// allocateLocked gives every page in [first, last] that has none a new
-// memory-file page, allocating them in one run.
+// copyInMem copies n bytes of src to the memory file at mem.
+func copyInMem(src vfs.Src, fd int, mem uint64, n int64) (int64, error) {
+	var done int64
+	for done < n {
+		c, err := vfs.LimitedSrc(src, n-done).CopyInTo(vfs.HostWritev(fd, int64(mem)+done))
+		done += int64(c)
+		if err != nil {
+			return done, err
+		}
+		if c == 0 {
+			return done, abi.EIO
+		}
+	}
+	return done, nil
+}
+
+// copyZeros writes n zero bytes to dst.
+func copyZeros(dst vfs.Dst, n int64) (int64, error) {
+	var done int64
+	for done < n {
+		c, err := dst.CopyOut(zeroPage[:min(n-done, abi.PageSize)])
+		done += int64(c)
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// allocateLocked backs every hole in the file bytes [start, end) (page
+// bounds) with new memory-file pages, allocated as one run.
+//
 // Preconditions: f.dataMu is held for writing.
-func (f *regularFile) allocateLocked(first, last uint64) error {
-	var missing int64
-	for idx := first; idx <= last; idx++ {
-		if _, ok := f.pages[idx]; !ok {
-			missing++
+func (f *regularFile) allocateLocked(start, end uint64) error {
+	var holes []segment
+	var missing uint64
+	for _, seg := range f.data.segments(start, end) {
+		if seg.hole {
+			holes = append(holes, seg)
+			missing += seg.end - seg.start
 		}
 	}
 	if missing == 0 {
 		return nil
 	}
-	if err := f.fs.reservePages(missing); err != nil {
+	if err := f.fs.reservePages(int64(missing / abi.PageSize)); err != nil {
 		return err
 	}
-	fr, err := f.fs.mf.Allocate(uint64(missing) * abi.PageSize)
+	fr, err := f.fs.mf.Allocate(missing)
 	if err != nil {
-		f.fs.usedPages.Add(-missing)
+		f.fs.usedPages.Add(-int64(missing / abi.PageSize))
 		return err
 	}
 	next := fr.Start
-	for idx := first; idx <= last; idx++ {
-		if _, ok := f.pages[idx]; !ok {
-			f.pages[idx] = memmap.FileRange{Start: next, End: next + abi.PageSize}
-			next += abi.PageSize
-		}
+	for _, h := range holes {
+		f.data.insert(extent{start: h.start, end: h.end, mem: next})
+		next += h.end - h.start
 	}
 	return nil
 }
 
 // write copies src into the file at off (at its end if appending) and
-// returns the bytes written and the offset after them.
+// returns the bytes written and the offset after them. Each backed range
+// is filled with one pwritev to the memory file from src's memory. A
+// fault in src after some bytes moved ends the write short, without
+// error; the pages allocated for the rest stay, as zeros past the end.
 func (f *regularFile) write(src vfs.Src, off int64, appending bool) (int64, int64, error) {
 	f.dataMu.Lock()
 	defer f.dataMu.Unlock()
@@ -213,19 +284,17 @@ func (f *regularFile) write(src vfs.Src, off int64, appending bool) (int64, int6
 		return 0, off, abi.EFBIG
 	}
 	end := min(uint64(off)+uint64(want), maxFileSize)
-	if err := f.allocateLocked(uint64(off)/abi.PageSize, (end-1)/abi.PageSize); err != nil {
+	if err := f.allocateLocked(uint64(off)&^(abi.PageSize-1), pageRoundUp(end)); err != nil {
 		return 0, off, err
 	}
 	var done int64
 	var err error
-	for pos := uint64(off); pos < end; {
-		idx, in := pos/abi.PageSize, pos%abi.PageSize
-		n := min(abi.PageSize-in, end-pos)
-		c, cerr := src.CopyIn(f.fs.mf.Bytes(f.pages[idx])[in : in+n])
-		done += int64(c)
-		pos += uint64(c)
-		if cerr != nil {
-			err = cerr
+	for _, seg := range f.data.segments(uint64(off), end) {
+		// Every segment is backed: allocateLocked filled the holes.
+		var c int64
+		c, err = copyInMem(src, f.fs.mf.FD(), seg.mem, int64(seg.end-seg.start))
+		done += c
+		if err != nil {
 			break
 		}
 	}
@@ -269,33 +338,26 @@ func (f *regularFile) Translate(ctx context.Context, required, optional memmap.M
 		return nil, beyond
 	}
 	// Allocate only what is required; translate what optional finds ready.
-	if err := f.allocateLocked(required.Start/abi.PageSize, (required.End-1)/abi.PageSize); err != nil {
+	if err := f.allocateLocked(required.Start, required.End); err != nil {
 		return nil, err
 	}
-	for required.Start > optional.Start {
-		if _, ok := f.pages[required.Start/abi.PageSize-1]; !ok {
+	start, end := required.Start, required.End
+	for start > optional.Start {
+		if _, ok := f.data.lookup(start - abi.PageSize); !ok {
 			break
 		}
-		required.Start -= abi.PageSize
+		start -= abi.PageSize
 	}
-	end := min(optional.End, eof)
-	for pos := required.End; pos < end; pos += abi.PageSize {
-		if _, ok := f.pages[pos/abi.PageSize]; !ok {
+	for limit := min(optional.End, eof); end < limit; end += abi.PageSize {
+		if _, ok := f.data.lookup(end); !ok {
 			break
 		}
-		required.End = pos + abi.PageSize
 	}
 	var ts []memmap.Translation
-	for pos := required.Start; pos < required.End; pos += abi.PageSize {
-		fr := f.pages[pos/abi.PageSize]
-		if n := len(ts); n > 0 && ts[n-1].File.End == fr.Start {
-			ts[n-1].Source.End += abi.PageSize
-			ts[n-1].File.End = fr.End
-			continue
-		}
+	for _, seg := range f.data.segments(start, end) {
 		ts = append(ts, memmap.Translation{
-			Source: memmap.MappableRange{Start: pos, End: pos + abi.PageSize},
-			File:   fr,
+			Source: memmap.MappableRange{Start: seg.start, End: seg.end},
+			File:   memmap.FileRange{Start: seg.mem, End: seg.mem + seg.end - seg.start},
 			Perms:  memmap.AnyAccess,
 		})
 	}
@@ -309,13 +371,8 @@ func (f *regularFile) DecRef(context.Context) { f.decRef(f) }
 func (f *regularFile) release() {
 	f.dataMu.Lock()
 	defer f.dataMu.Unlock()
-	f.fs.usedPages.Add(-int64(len(f.pages)))
-	freed := make([]memmap.FileRange, 0, len(f.pages))
-	for _, fr := range f.pages {
-		freed = append(freed, fr)
-	}
-	clear(f.pages)
-	DecRefPages(f.fs.mf, freed)
+	f.fs.usedPages.Add(-int64(f.data.bytes / abi.PageSize))
+	DecRefPages(f.fs.mf, f.data.removeAll())
 	f.size = 0
 }
 
