@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/podvisor/podvisor/internal/sandbox/abi"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/memmap"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/vfs"
 	"github.com/podvisor/podvisor/internal/testutil/memfile"
@@ -157,5 +158,81 @@ func TestSequentialWriteExtents(t *testing.T) {
 	f.release()
 	if used, alloc := fs.usedPages.Load(), mf.Allocated(); used != 0 || alloc != 0 {
 		t.Errorf("after release: used pages %d, memory-file pages %d; want 0", used, alloc)
+	}
+}
+
+// faultySrc is application memory of which only the first good bytes
+// are readable: the rest faults (EFAULT).
+type faultySrc struct {
+	buf  []byte
+	good int
+}
+
+func (s *faultySrc) NumBytes() int64 { return int64(len(s.buf)) }
+
+func (s *faultySrc) CopyIn(dst []byte) (int, error) {
+	n := copy(dst, s.buf[:s.good])
+	s.buf, s.good = s.buf[n:], s.good-n
+	if n < len(dst) && len(s.buf) > 0 {
+		return n, abi.EFAULT
+	}
+	return n, nil
+}
+
+func (s *faultySrc) CopyInTo(writev func([][]byte) (int, error)) (int, error) {
+	if s.good == 0 {
+		if len(s.buf) == 0 {
+			return 0, nil
+		}
+		return 0, abi.EFAULT
+	}
+	n, err := writev([][]byte{s.buf[:s.good]})
+	s.buf, s.good = s.buf[n:], s.good-n
+	return n, err
+}
+
+// TestWriteFaultPartway checks a write whose source faults partway: the
+// bytes before the fault are written and counted, the size ends there,
+// and the pages allocated for the rest are freed.
+func TestWriteFaultPartway(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		off       int64
+		good      int
+		wantN     int64
+		wantErr   error
+		wantSize  uint64
+		wantPages int64
+	}{
+		{"fault after two pages", 0, 2 * pg, 2 * pg, nil, 2 * pg, 2},
+		{"fault mid-page", 100, pg, pg, nil, pg + 100, 2},
+		{"fault at once", 0, 0, 0, abi.EFAULT, 0, 0},
+		{"fault at once past the end", 5 * pg, 0, 0, abi.EFAULT, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mf := memfile.New(t, 4<<20)
+			v := vfs.New(vfs.Config{})
+			fsys, root := New(v, mf, Options{})
+			defer root.DecRef(context.Background())
+			fs := fsys.Impl().(*filesystem)
+			f := fs.newRegularFile(0o644, 0, 0)
+			src := &faultySrc{buf: bytes.Repeat([]byte("s"), 8*pg), good: tc.good}
+			n, end, err := f.write(src, tc.off, false)
+			if n != tc.wantN || err != tc.wantErr || end != tc.off+tc.wantN {
+				t.Errorf("write = %d, %d, %v; want %d, %d, %v", n, end, err, tc.wantN, tc.off+tc.wantN, tc.wantErr)
+			}
+			if f.size != tc.wantSize {
+				t.Errorf("size = %d, want %d", f.size, tc.wantSize)
+			}
+			if used := fs.usedPages.Load(); used != tc.wantPages || int64(mf.Allocated()) != tc.wantPages {
+				t.Errorf("pages: tmpfs %d, memory file %d; want %d", used, mf.Allocated(), tc.wantPages)
+			}
+			got := make([]byte, 16*pg)
+			r, _ := f.read(&vfs.BytesDst{Buf: got}, 0)
+			if want := bytes.Count(got[:r], []byte("s")); int64(want) != tc.wantN {
+				t.Errorf("read back %d bytes of data, want %d", want, tc.wantN)
+			}
+			f.release()
+		})
 	}
 }

@@ -29,6 +29,12 @@ var zeroPage [abi.PageSize]byte
 type regularFile struct {
 	node
 
+	// ioMu serialises writes and truncations (Linux's inode lock). A
+	// write holds it, not dataMu, while it copies from the application's
+	// memory, whose faults may need Translate (and so dataMu): the
+	// source may be a mapping of this very file.
+	ioMu sync.Mutex
+
 	mapsMu sync.Mutex
 	// mappings is guarded by mapsMu.
 	mappings memmap.MappingSet
@@ -78,6 +84,8 @@ func (f *regularFile) truncate(size uint64) error {
 	if size > maxFileSize {
 		return abi.EFBIG
 	}
+	f.ioMu.Lock()
+	defer f.ioMu.Unlock()
 	f.dataMu.RLock()
 	old := f.size
 	f.dataMu.RUnlock()
@@ -86,38 +94,33 @@ func (f *regularFile) truncate(size uint64) error {
 	}
 	if size > old {
 		f.dataMu.Lock()
-		if size > f.size {
-			f.size = size
-		}
+		f.size = size
 		f.dataMu.Unlock()
 		f.Touch(false, true, true)
 		return nil
 	}
-	// Shrinking: no mapping may keep the pages we free.
+	// Shrinking. The new size goes first, so Translate maps nothing past
+	// it; then no mapping may keep the pages we free.
 	keep := pageRoundUp(size)
+	f.dataMu.Lock()
+	f.size = size
+	f.dataMu.Unlock()
 	f.mapsMu.Lock()
-	defer f.mapsMu.Unlock()
 	f.mappings.Invalidate(memmap.MappableRange{Start: keep, End: pageRoundUp(old)}, memmap.InvalidateOpts{})
+	f.mapsMu.Unlock()
 	f.dataMu.Lock()
 	defer f.dataMu.Unlock()
-	if size >= f.size {
-		// Grown meanwhile by a writer; nothing to free below the new end.
-		return nil
-	}
 	before := f.data.bytes
 	freed := f.data.truncate(keep)
 	f.fs.usedPages.Add(-int64((before - f.data.bytes) / abi.PageSize))
 	DecRefPages(f.fs.mf, freed)
+	f.Touch(false, true, true)
 	// The rest of the last page must read as zeros if the file grows again.
 	if off := size % abi.PageSize; off != 0 {
 		if mem, ok := f.data.lookup(size - off); ok {
-			if err := punchZeros(f.fs.mf, mem+off, abi.PageSize-off); err != nil {
-				return err
-			}
+			return punchZeros(f.fs.mf, mem+off, abi.PageSize-off)
 		}
 	}
-	f.size = size
-	f.Touch(false, true, true)
 	return nil
 }
 
@@ -159,16 +162,33 @@ func DecRefPages(mf memmap.MemoryFile, pages []memmap.FileRange) {
 // read copies the file's bytes from off to dst: each backed range with
 // one preadv from the memory file into dst's memory, holes as zeros. A
 // fault in dst after some bytes moved ends the read short, without error.
+// The copy runs without dataMu, on references to the pages taken under
+// it: dst may be a mapping of this file, whose faults take dataMu.
 func (f *regularFile) read(dst vfs.Dst, off int64) (int64, error) {
 	f.dataMu.RLock()
-	defer f.dataMu.RUnlock()
 	if uint64(off) >= f.size {
+		f.dataMu.RUnlock()
 		return 0, nil
 	}
 	end := min(f.size, uint64(off)+uint64(dst.NumBytes()))
+	segs := f.data.segments(uint64(off), end)
+	var held []memmap.FileRange
+	for _, seg := range segs {
+		if !seg.hole {
+			fr := memmap.FileRange{Start: seg.mem &^ (abi.PageSize - 1), End: pageRoundUp(seg.mem + seg.end - seg.start)}
+			f.fs.mf.IncRef(fr)
+			held = append(held, fr)
+		}
+	}
+	f.dataMu.RUnlock()
+	defer func() {
+		for _, fr := range held {
+			f.fs.mf.DecRef(fr)
+		}
+	}()
 	var done int64
 	var err error
-	for _, seg := range f.data.segments(uint64(off), end) {
+	for _, seg := range segs {
 		var c int64
 		if seg.hole {
 			c, err = copyZeros(dst, int64(seg.end-seg.start))
@@ -269,28 +289,36 @@ func (f *regularFile) allocateLocked(start, end uint64) error {
 // returns the bytes written and the offset after them. Each backed range
 // is filled with one pwritev to the memory file from src's memory. A
 // fault in src after some bytes moved ends the write short, without
-// error; the pages allocated for the rest stay, as zeros past the end.
+// error, and frees the pages allocated past the new end.
 func (f *regularFile) write(src vfs.Src, off int64, appending bool) (int64, int64, error) {
+	f.ioMu.Lock()
+	defer f.ioMu.Unlock()
 	f.dataMu.Lock()
-	defer f.dataMu.Unlock()
 	if appending {
 		off = int64(f.size)
 	}
 	want := src.NumBytes()
 	if want == 0 {
+		f.dataMu.Unlock()
 		return 0, off, nil
 	}
 	if uint64(off) >= maxFileSize {
+		f.dataMu.Unlock()
 		return 0, off, abi.EFBIG
 	}
 	end := min(uint64(off)+uint64(want), maxFileSize)
 	if err := f.allocateLocked(uint64(off)&^(abi.PageSize-1), pageRoundUp(end)); err != nil {
+		f.dataMu.Unlock()
 		return 0, off, err
 	}
+	// Every segment is backed now. The pages stay: only truncate (which
+	// ioMu excludes) and release free them.
+	segs := f.data.segments(uint64(off), end)
+	f.dataMu.Unlock()
+
 	var done int64
 	var err error
-	for _, seg := range f.data.segments(uint64(off), end) {
-		// Every segment is backed: allocateLocked filled the holes.
+	for _, seg := range segs {
 		var c int64
 		c, err = copyInMem(src, f.fs.mf.FD(), seg.mem, int64(seg.end-seg.start))
 		done += c
@@ -298,9 +326,21 @@ func (f *regularFile) write(src vfs.Src, off int64, appending bool) (int64, int6
 			break
 		}
 	}
-	if newEnd := uint64(off) + uint64(done); newEnd > f.size {
+
+	f.dataMu.Lock()
+	if newEnd := uint64(off) + uint64(done); done > 0 && newEnd > f.size {
 		f.size = newEnd
 	}
+	if done < want {
+		// Give back the pages allocated past the end for bytes that were
+		// never written. No mapping can hold them: Translate stops at
+		// the end, which was below them all along.
+		before := f.data.bytes
+		freed := f.data.truncate(pageRoundUp(f.size))
+		f.fs.usedPages.Add(-int64((before - f.data.bytes) / abi.PageSize))
+		DecRefPages(f.fs.mf, freed)
+	}
+	f.dataMu.Unlock()
 	if done > 0 {
 		f.Touch(false, true, true)
 		err = nil
