@@ -272,7 +272,7 @@ func differential(t *testing.T, dir string, argv []string) {
 
 func TestDifferentialPrograms(t *testing.T) {
 	dir := rootDir(t)
-	for _, p := range []string{"files", "mem", "threads", "signals", "timeinfo", "efault", "pty", "epoll", "goprog"} {
+	for _, p := range []string{"files", "mem", "threads", "signals", "timeinfo", "efault", "pty", "epoll", "goprog", "bigfile"} {
 		t.Run(p, func(t *testing.T) { differential(t, dir, []string{"/bin/" + p}) })
 	}
 }

@@ -83,6 +83,13 @@ type MemoryFile interface {
 	//
 	// Preconditions: fr lies within allocated pages.
 	Bytes(fr FileRange) []byte
+
+	// FD returns the memory file's host descriptor. File systems move
+	// bulk data with pread/pwrite on it (the host kernel copies through
+	// its own mapping of the pages), which spares the Sentry a page fault
+	// in its mapping for each page touched for the first time. Offsets
+	// are FileRange offsets; the caller holds a reference on the pages.
+	FD() int
 }
 
 // Mappable is something that can be mapped into an address space: a

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"sync"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/podvisor/podvisor/internal/sandbox/abi"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/memmap"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/vfs"
@@ -17,20 +19,31 @@ const maxFileSize = 1 << 62
 // zeroPage is what holes read as.
 var zeroPage [abi.PageSize]byte
 
-// regularFile is a regular file. Its data is a sparse set of pages of the
-// memory file, one memory-file page per file page; holes read as zeros.
+// regularFile is a regular file. Its data lives in extents of the memory
+// file (the memfd the address spaces map, so mmap shares the pages);
+// holes read as zeros. read and write move data between the file's
+// extents and the application's pages with one preadv/pwritev on the
+// memory file per contiguous range: the host kernel copies, with no
+// intermediate buffer and without faulting the file's pages into the
+// Sentry's own mapping.
 type regularFile struct {
 	node
+
+	// ioMu serialises writes and truncations (Linux's inode lock). A
+	// write holds it, not dataMu, while it copies from the application's
+	// memory, whose faults may need Translate (and so dataMu): the
+	// source may be a mapping of this very file.
+	ioMu sync.Mutex
 
 	mapsMu sync.Mutex
 	// mappings is guarded by mapsMu.
 	mappings memmap.MappingSet
 
 	dataMu sync.RWMutex
-	// size and pages are guarded by dataMu. pages maps a file page index
-	// to the memory-file page holding it, on which it holds a reference.
-	size  uint64
-	pages map[uint64]memmap.FileRange
+	// size and data are guarded by dataMu. data holds a reference on
+	// every memory-file page of its extents.
+	size uint64
+	data extentSet
 }
 
 var (
@@ -39,7 +52,7 @@ var (
 )
 
 func (fs *filesystem) newRegularFile(mode, uid, gid uint32) *regularFile {
-	f := &regularFile{pages: make(map[uint64]memmap.FileRange)}
+	f := &regularFile{}
 	f.init(fs, abi.S_IFREG|mode, uid, gid)
 	return f
 }
@@ -49,7 +62,7 @@ func (f *regularFile) Stat(ctx context.Context, mask uint32) (vfs.Statx, error) 
 	st := f.StatAttrs()
 	f.dataMu.RLock()
 	st.Size = f.size
-	st.Blocks = uint64(len(f.pages)) * (abi.PageSize / 512)
+	st.Blocks = f.data.bytes / 512
 	f.dataMu.RUnlock()
 	st.Mask |= abi.STATX_SIZE | abi.STATX_BLOCKS
 	return st, nil
@@ -71,6 +84,8 @@ func (f *regularFile) truncate(size uint64) error {
 	if size > maxFileSize {
 		return abi.EFBIG
 	}
+	f.ioMu.Lock()
+	defer f.ioMu.Unlock()
 	f.dataMu.RLock()
 	old := f.size
 	f.dataMu.RUnlock()
@@ -79,41 +94,50 @@ func (f *regularFile) truncate(size uint64) error {
 	}
 	if size > old {
 		f.dataMu.Lock()
-		if size > f.size {
-			f.size = size
-		}
+		f.size = size
 		f.dataMu.Unlock()
 		f.Touch(false, true, true)
 		return nil
 	}
-	// Shrinking: no mapping may keep the pages we free.
+	// Shrinking. The new size goes first, so Translate maps nothing past
+	// it; then no mapping may keep the pages we free.
 	keep := pageRoundUp(size)
+	f.dataMu.Lock()
+	f.size = size
+	f.dataMu.Unlock()
 	f.mapsMu.Lock()
-	defer f.mapsMu.Unlock()
 	f.mappings.Invalidate(memmap.MappableRange{Start: keep, End: pageRoundUp(old)}, memmap.InvalidateOpts{})
+	f.mapsMu.Unlock()
 	f.dataMu.Lock()
 	defer f.dataMu.Unlock()
-	if size >= f.size {
-		// Grown meanwhile by a writer; nothing to free below the new end.
-		return nil
-	}
-	var freed []memmap.FileRange
-	for idx, fr := range f.pages {
-		if idx*abi.PageSize >= keep {
-			freed = append(freed, fr)
-			delete(f.pages, idx)
-		}
-	}
-	f.fs.usedPages.Add(-int64(len(freed)))
+	before := f.data.bytes
+	freed := f.data.truncate(keep)
+	f.fs.usedPages.Add(-int64((before - f.data.bytes) / abi.PageSize))
 	DecRefPages(f.fs.mf, freed)
+	f.Touch(false, true, true)
 	// The rest of the last page must read as zeros if the file grows again.
 	if off := size % abi.PageSize; off != 0 {
-		if fr, ok := f.pages[size/abi.PageSize]; ok {
-			clear(f.fs.mf.Bytes(fr)[off:])
+		if mem, ok := f.data.lookup(size - off); ok {
+			return punchZeros(f.fs.mf, mem+off, abi.PageSize-off)
 		}
 	}
-	f.size = size
-	f.Touch(false, true, true)
+	return nil
+}
+
+// punchZeros zeroes n bytes of the memory file at off (within one page)
+// with a host write, so the page need not be faulted into the Sentry.
+func punchZeros(mf memmap.MemoryFile, off, n uint64) error {
+	for n > 0 {
+		c, err := unix.Pwrite(mf.FD(), zeroPage[:n], int64(off))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return abi.FromHost(err)
+		}
+		off += uint64(c)
+		n -= uint64(c)
+	}
 	return nil
 }
 
@@ -135,103 +159,188 @@ func DecRefPages(mf memmap.MemoryFile, pages []memmap.FileRange) {
 	}
 }
 
-// read copies the file's bytes from off to dst.
+// read copies the file's bytes from off to dst: each backed range with
+// one preadv from the memory file into dst's memory, holes as zeros. A
+// fault in dst after some bytes moved ends the read short, without error.
+// The copy runs without dataMu, on references to the pages taken under
+// it: dst may be a mapping of this file, whose faults take dataMu.
 func (f *regularFile) read(dst vfs.Dst, off int64) (int64, error) {
 	f.dataMu.RLock()
-	defer f.dataMu.RUnlock()
 	if uint64(off) >= f.size {
+		f.dataMu.RUnlock()
 		return 0, nil
 	}
 	end := min(f.size, uint64(off)+uint64(dst.NumBytes()))
-	var done int64
-	for pos := uint64(off); pos < end; {
-		idx, in := pos/abi.PageSize, pos%abi.PageSize
-		n := min(abi.PageSize-in, end-pos)
-		var b []byte
-		if fr, ok := f.pages[idx]; ok {
-			b = f.fs.mf.Bytes(fr)[in : in+n]
-		} else {
-			b = zeroPage[:n]
+	segs := f.data.segments(uint64(off), end)
+	var held []memmap.FileRange
+	for _, seg := range segs {
+		if !seg.hole {
+			fr := memmap.FileRange{Start: seg.mem &^ (abi.PageSize - 1), End: pageRoundUp(seg.mem + seg.end - seg.start)}
+			f.fs.mf.IncRef(fr)
+			held = append(held, fr)
 		}
-		c, err := dst.CopyOut(b)
+	}
+	f.dataMu.RUnlock()
+	defer func() {
+		for _, fr := range held {
+			f.fs.mf.DecRef(fr)
+		}
+	}()
+	var done int64
+	var err error
+	for _, seg := range segs {
+		var c int64
+		if seg.hole {
+			c, err = copyZeros(dst, int64(seg.end-seg.start))
+		} else {
+			c, err = copyOutMem(dst, f.fs.mf.FD(), seg.mem, int64(seg.end-seg.start))
+		}
+		done += c
+		if err != nil || c < int64(seg.end-seg.start) {
+			break
+		}
+	}
+	if done > 0 {
+		return done, nil
+	}
+	return 0, err
+}
+
+// copyOutMem copies n bytes of the memory file at mem to dst.
+func copyOutMem(dst vfs.Dst, fd int, mem uint64, n int64) (int64, error) {
+	var done int64
+	for done < n {
+		c, err := vfs.LimitedDst(dst, n-done).CopyOutFrom(vfs.HostReadv(fd, int64(mem)+done))
 		done += int64(c)
 		if err != nil {
-			if done > 0 {
-				return done, nil
-			}
-			return 0, err
+			return done, err
 		}
-		pos += n
+		if c == 0 {
+			// The memory file is sized for every allocated page; a
+			// short read means it shrank under us.
+			return done, abi.EIO
+		}
 	}
 	return done, nil
 }
 
-// allocateLocked gives every page in [first, last] that has none a new
-// memory-file page, allocating them in one run.
+// copyInMem copies n bytes of src to the memory file at mem.
+func copyInMem(src vfs.Src, fd int, mem uint64, n int64) (int64, error) {
+	var done int64
+	for done < n {
+		c, err := vfs.LimitedSrc(src, n-done).CopyInTo(vfs.HostWritev(fd, int64(mem)+done))
+		done += int64(c)
+		if err != nil {
+			return done, err
+		}
+		if c == 0 {
+			return done, abi.EIO
+		}
+	}
+	return done, nil
+}
+
+// copyZeros writes n zero bytes to dst.
+func copyZeros(dst vfs.Dst, n int64) (int64, error) {
+	var done int64
+	for done < n {
+		c, err := dst.CopyOut(zeroPage[:min(n-done, abi.PageSize)])
+		done += int64(c)
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// allocateLocked backs every hole in the file bytes [start, end) (page
+// bounds) with new memory-file pages, allocated as one run.
+//
 // Preconditions: f.dataMu is held for writing.
-func (f *regularFile) allocateLocked(first, last uint64) error {
-	var missing int64
-	for idx := first; idx <= last; idx++ {
-		if _, ok := f.pages[idx]; !ok {
-			missing++
+func (f *regularFile) allocateLocked(start, end uint64) error {
+	var holes []segment
+	var missing uint64
+	for _, seg := range f.data.segments(start, end) {
+		if seg.hole {
+			holes = append(holes, seg)
+			missing += seg.end - seg.start
 		}
 	}
 	if missing == 0 {
 		return nil
 	}
-	if err := f.fs.reservePages(missing); err != nil {
+	if err := f.fs.reservePages(int64(missing / abi.PageSize)); err != nil {
 		return err
 	}
-	fr, err := f.fs.mf.Allocate(uint64(missing) * abi.PageSize)
+	fr, err := f.fs.mf.Allocate(missing)
 	if err != nil {
-		f.fs.usedPages.Add(-missing)
+		f.fs.usedPages.Add(-int64(missing / abi.PageSize))
 		return err
 	}
 	next := fr.Start
-	for idx := first; idx <= last; idx++ {
-		if _, ok := f.pages[idx]; !ok {
-			f.pages[idx] = memmap.FileRange{Start: next, End: next + abi.PageSize}
-			next += abi.PageSize
-		}
+	for _, h := range holes {
+		f.data.insert(extent{start: h.start, end: h.end, mem: next})
+		next += h.end - h.start
 	}
 	return nil
 }
 
 // write copies src into the file at off (at its end if appending) and
-// returns the bytes written and the offset after them.
+// returns the bytes written and the offset after them. Each backed range
+// is filled with one pwritev to the memory file from src's memory. A
+// fault in src after some bytes moved ends the write short, without
+// error, and frees the pages allocated past the new end.
 func (f *regularFile) write(src vfs.Src, off int64, appending bool) (int64, int64, error) {
+	f.ioMu.Lock()
+	defer f.ioMu.Unlock()
 	f.dataMu.Lock()
-	defer f.dataMu.Unlock()
 	if appending {
 		off = int64(f.size)
 	}
 	want := src.NumBytes()
 	if want == 0 {
+		f.dataMu.Unlock()
 		return 0, off, nil
 	}
 	if uint64(off) >= maxFileSize {
+		f.dataMu.Unlock()
 		return 0, off, abi.EFBIG
 	}
 	end := min(uint64(off)+uint64(want), maxFileSize)
-	if err := f.allocateLocked(uint64(off)/abi.PageSize, (end-1)/abi.PageSize); err != nil {
+	if err := f.allocateLocked(uint64(off)&^(abi.PageSize-1), pageRoundUp(end)); err != nil {
+		f.dataMu.Unlock()
 		return 0, off, err
 	}
+	// Every segment is backed now. The pages stay: only truncate (which
+	// ioMu excludes) and release free them.
+	segs := f.data.segments(uint64(off), end)
+	f.dataMu.Unlock()
+
 	var done int64
 	var err error
-	for pos := uint64(off); pos < end; {
-		idx, in := pos/abi.PageSize, pos%abi.PageSize
-		n := min(abi.PageSize-in, end-pos)
-		c, cerr := src.CopyIn(f.fs.mf.Bytes(f.pages[idx])[in : in+n])
-		done += int64(c)
-		pos += uint64(c)
-		if cerr != nil {
-			err = cerr
+	for _, seg := range segs {
+		var c int64
+		c, err = copyInMem(src, f.fs.mf.FD(), seg.mem, int64(seg.end-seg.start))
+		done += c
+		if err != nil {
 			break
 		}
 	}
-	if newEnd := uint64(off) + uint64(done); newEnd > f.size {
+
+	f.dataMu.Lock()
+	if newEnd := uint64(off) + uint64(done); done > 0 && newEnd > f.size {
 		f.size = newEnd
 	}
+	if done < want {
+		// Give back the pages allocated past the end for bytes that were
+		// never written. No mapping can hold them: Translate stops at
+		// the end, which was below them all along.
+		before := f.data.bytes
+		freed := f.data.truncate(pageRoundUp(f.size))
+		f.fs.usedPages.Add(-int64((before - f.data.bytes) / abi.PageSize))
+		DecRefPages(f.fs.mf, freed)
+	}
+	f.dataMu.Unlock()
 	if done > 0 {
 		f.Touch(false, true, true)
 		err = nil
@@ -269,33 +378,26 @@ func (f *regularFile) Translate(ctx context.Context, required, optional memmap.M
 		return nil, beyond
 	}
 	// Allocate only what is required; translate what optional finds ready.
-	if err := f.allocateLocked(required.Start/abi.PageSize, (required.End-1)/abi.PageSize); err != nil {
+	if err := f.allocateLocked(required.Start, required.End); err != nil {
 		return nil, err
 	}
-	for required.Start > optional.Start {
-		if _, ok := f.pages[required.Start/abi.PageSize-1]; !ok {
+	start, end := required.Start, required.End
+	for start > optional.Start {
+		if _, ok := f.data.lookup(start - abi.PageSize); !ok {
 			break
 		}
-		required.Start -= abi.PageSize
+		start -= abi.PageSize
 	}
-	end := min(optional.End, eof)
-	for pos := required.End; pos < end; pos += abi.PageSize {
-		if _, ok := f.pages[pos/abi.PageSize]; !ok {
+	for limit := min(optional.End, eof); end < limit; end += abi.PageSize {
+		if _, ok := f.data.lookup(end); !ok {
 			break
 		}
-		required.End = pos + abi.PageSize
 	}
 	var ts []memmap.Translation
-	for pos := required.Start; pos < required.End; pos += abi.PageSize {
-		fr := f.pages[pos/abi.PageSize]
-		if n := len(ts); n > 0 && ts[n-1].File.End == fr.Start {
-			ts[n-1].Source.End += abi.PageSize
-			ts[n-1].File.End = fr.End
-			continue
-		}
+	for _, seg := range f.data.segments(start, end) {
 		ts = append(ts, memmap.Translation{
-			Source: memmap.MappableRange{Start: pos, End: pos + abi.PageSize},
-			File:   fr,
+			Source: memmap.MappableRange{Start: seg.start, End: seg.end},
+			File:   memmap.FileRange{Start: seg.mem, End: seg.mem + seg.end - seg.start},
 			Perms:  memmap.AnyAccess,
 		})
 	}
@@ -309,13 +411,8 @@ func (f *regularFile) DecRef(context.Context) { f.decRef(f) }
 func (f *regularFile) release() {
 	f.dataMu.Lock()
 	defer f.dataMu.Unlock()
-	f.fs.usedPages.Add(-int64(len(f.pages)))
-	freed := make([]memmap.FileRange, 0, len(f.pages))
-	for _, fr := range f.pages {
-		freed = append(freed, fr)
-	}
-	clear(f.pages)
-	DecRefPages(f.fs.mf, freed)
+	f.fs.usedPages.Add(-int64(f.data.bytes / abi.PageSize))
+	DecRefPages(f.fs.mf, f.data.removeAll())
 	f.size = 0
 }
 

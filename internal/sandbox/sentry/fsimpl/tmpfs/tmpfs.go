@@ -8,10 +8,18 @@
 // # Lock order
 //
 //	filesystem.mu (all names of the file system)
-//	  regularFile.mapsMu (its MappingSet)
-//	    mm's active lock (taken by MappingSpace.Invalidate)
-//	      regularFile.dataMu (its size and pages; Translate takes it)
-//	        vfs.InodeAttrs's lock
+//	  regularFile.ioMu (serialises writes and truncation)
+//	    mm's mapping lock (a write pinning the application's memory)
+//	      regularFile.mapsMu (its MappingSet)
+//	        mm's active lock (taken by MappingSpace.Invalidate)
+//	          regularFile.dataMu (its size and extents; Translate takes it)
+//	            vfs.InodeAttrs's lock
+//
+// Reads and writes hold dataMu only to look up (and allocate) extents,
+// never while they copy from or to application memory: faulting that
+// memory in may Translate a mapping of the same file, which takes
+// dataMu. A read keeps the pages it copies alive with references; a
+// write needs none, since ioMu keeps truncation out.
 //
 // One lock, filesystem.mu, guards every directory's entries: the VFS
 // caches lookups, so tmpfs's name operations are rare and short.

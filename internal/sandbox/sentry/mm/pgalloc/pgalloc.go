@@ -143,20 +143,8 @@ func (f *MemoryFile) Allocate(length uint64) (memmap.FileRange, error) {
 		*f.ref(p) = 1
 	}
 	f.used += n
-	fr := memmap.FileRange{Start: start * abi.PageSize, End: (start + n) * abi.PageSize}
-	if length >= populateThreshold {
-		// A large allocation is about to be filled (a file system
-		// writing a big chunk): populating it in one call is far
-		// cheaper than a page fault per page in the Sentry's mapping.
-		unix.Madvise(f.data[fr.Start:fr.End], unix.MADV_POPULATE_WRITE)
-	}
-	return fr, nil
+	return memmap.FileRange{Start: start * abi.PageSize, End: (start + n) * abi.PageSize}, nil
 }
-
-// populateThreshold is the allocation size from which pages are populated
-// at once. Smaller allocations (the fault windows of anonymous memory)
-// stay lazy, so untouched pages cost nothing.
-const populateThreshold = 256 << 10
 
 // takeFree removes n pages from the first free range that holds them.
 //

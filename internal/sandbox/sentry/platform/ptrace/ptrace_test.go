@@ -71,6 +71,7 @@ func (m *memFile) Allocate(length uint64) (memmap.FileRange, error) {
 func (m *memFile) IncRef(memmap.FileRange)          {}
 func (m *memFile) DecRef(memmap.FileRange)          {}
 func (m *memFile) Bytes(fr memmap.FileRange) []byte { return m.data[fr.Start:fr.End] }
+func (m *memFile) FD() int                          { return m.fd }
 
 func newMemFile(t *testing.T, size int) *memFile {
 	t.Helper()
