@@ -420,7 +420,7 @@ func (a *Agent) start(ctx context.Context) error {
 	if err := a.newStreamServer(); err != nil {
 		return err
 	}
-	if a.volumes, err = localpath.New(localpath.Config{Hostname: kc.Hostname},
+	if a.volumes, err = localpath.New(localpath.Config{NodeName: cfg.NodeName, Hostname: kc.Hostname},
 		localpath.Deps{Client: a.client, Log: a.log.With("component", "localpath")}); err != nil {
 		return err
 	}
