@@ -18,6 +18,7 @@ all: build
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/podvisor ./cmd/podvisor
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/podvisor-shim ./cmd/podvisor-shim
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/visor ./cmd/visor
 
 vet:

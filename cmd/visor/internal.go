@@ -47,8 +47,13 @@ func runBoot(configFD int) error {
 	logf := os.NewFile(uintptr(cfg.FDs.Log), "log")
 	debug.SetCrashOutput(logf, debug.CrashOptions{})
 	log := sandboxLogger(logf, cfg.LogFormat, cfg.Debug).With("container", cfg.ContainerID, "proc", "boot")
+	exitf := os.NewFile(uintptr(cfg.FDs.ExitStatus), "exit-status")
 	fail := func(err error) error {
 		log.Error("sandbox start failed", "err", err)
+		// The host side reports this as create's error.
+		if werr := bootconfig.WriteExitStatus(exitf, bootconfig.ExitStatus{Code: 1, StartError: err.Error()}); werr != nil {
+			log.Error("recording the start error", "err", werr)
+		}
 		return &sandboxError{err}
 	}
 	host := cfg.Hostname
@@ -57,6 +62,13 @@ func runBoot(configFD int) error {
 	}
 	if err := unix.Sethostname([]byte(host)); err != nil {
 		return fail(fmt.Errorf("setting hostname: %w", err))
+	}
+	var probe *boot.HostOpenProbe
+	if cfg.TestOnlyOpenHostFile != "" {
+		if probe, err = boot.NewHostOpenProbe(cfg.TestOnlyOpenHostFile); err != nil {
+			return fail(err)
+		}
+		defer probe.Close()
 	}
 	// Nothing of the host is reachable by path from here on: the Sentry
 	// is built from inherited descriptors only (the Gofer connections,
@@ -84,18 +96,23 @@ func runBoot(configFD int) error {
 		}
 	}
 	ctl := boot.NewController(s, cfg.Process, stdio)
-	exitf := os.NewFile(uintptr(cfg.FDs.ExitStatus), "exit-status")
 	confine := boot.ConfineOptions{Extra: boot.ControlRules()}
 	if cfg.Debug {
 		// A call missing from the allow-list crashes with a Go stack
 		// trace in the sandbox log instead of a silent kill.
 		confine.DefaultAction = seccomp.Trap
 	}
+	if probe != nil {
+		logProbe(log, probe, false)
+	}
 	if err := s.Confine(confine); err != nil {
 		s.Shutdown(ctx)
 		return fail(err)
 	}
 	log.Info("sentry confined", "platform", cfg.Platform)
+	if probe != nil {
+		logProbe(log, probe, true)
+	}
 	srvCtx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- control.NewServer(ctl, log, "sentry").Serve(srvCtx, ln) }()
@@ -114,6 +131,16 @@ func runBoot(configFD int) error {
 	}
 	log.Info("sandbox exited", "status", status.String())
 	return &exitError{status}
+}
+
+// logProbe logs the test-only host open attempt (--TESTONLY-open-host-file)
+// with a fixed message the confinement test looks for.
+func logProbe(log *slog.Logger, probe *boot.HostOpenProbe, confined bool) {
+	if err := probe.TryOpen(); err != nil {
+		log.Warn("TESTONLY host file open", "path", probe.Path(), "confined", confined, "result", "refused", "err", err)
+		return
+	}
+	log.Warn("TESTONLY host file open", "path", probe.Path(), "confined", confined, "result", "opened")
 }
 
 // newGoferCommand is `visor gofer`, the file server of one sandbox.

@@ -24,6 +24,10 @@ type createFlags struct {
 	bundle        string
 	pidFile       string
 	consoleSocket string
+	// testOnlyOpenHostFile is the hidden --TESTONLY-open-host-file: the
+	// Sentry tries to open this host file after confinement and logs
+	// the refusal (see bootconfig.Config.TestOnlyOpenHostFile).
+	testOnlyOpenHostFile string
 }
 
 func (c *createFlags) add(cmd *cobra.Command) {
@@ -33,6 +37,8 @@ func (c *createFlags) add(cmd *cobra.Command) {
 	f.StringVar(&c.consoleSocket, "console-socket", "", "AF_UNIX socket that receives the pty master of a terminal container")
 	f.Bool("no-pivot", false, "accepted for runc compatibility (the sandbox always pivots)")
 	f.Bool("no-new-keyring", false, "accepted for runc compatibility (the Sentry has no host keyring)")
+	f.StringVar(&c.testOnlyOpenHostFile, "TESTONLY-open-host-file", "", "testing only: the Sentry tries to open this host file before and after its seccomp filter is installed and logs both results")
+	f.MarkHidden("TESTONLY-open-host-file")
 }
 
 func oneID(cmd *cobra.Command, args []string) error {
@@ -55,7 +61,8 @@ func newCreateCommand(g *globals) *cobra.Command {
 			}
 			c, err := rt.Create(cmd.Context(), args[0], container.CreateOptions{
 				Bundle: cf.bundle, PIDFile: cf.pidFile, ConsoleSocket: cf.consoleSocket,
-				Stdio: [3]*os.File{os.Stdin, os.Stdout, os.Stderr},
+				Stdio:                [3]*os.File{os.Stdin, os.Stdout, os.Stderr},
+				TestOnlyOpenHostFile: cf.testOnlyOpenHostFile,
 			})
 			if err != nil {
 				return err
@@ -201,8 +208,9 @@ func newRunCommand(g *globals) *cobra.Command {
 func runContainer(ctx context.Context, rt *container.Runtime, id string, cf createFlags, detach bool) error {
 	c, err := rt.Create(ctx, id, container.CreateOptions{
 		Bundle: cf.bundle, PIDFile: cf.pidFile, ConsoleSocket: cf.consoleSocket,
-		KeepConsole: !detach && cf.consoleSocket == "",
-		Stdio:       [3]*os.File{os.Stdin, os.Stdout, os.Stderr},
+		KeepConsole:          !detach && cf.consoleSocket == "",
+		Stdio:                [3]*os.File{os.Stdin, os.Stdout, os.Stderr},
+		TestOnlyOpenHostFile: cf.testOnlyOpenHostFile,
 	})
 	if err != nil {
 		return err

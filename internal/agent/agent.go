@@ -65,8 +65,9 @@ type Config struct {
 	// cgroup objects (defaults pv0, pv, /podvisor); tests make them
 	// unique.
 	BridgeName, VethPrefix, CgroupRoot string
-	// ShimPath and ShimArgs start the per-container shim (default: this
-	// binary, "shim").
+	// ShimPath and ShimArgs start the per-container shim. The default
+	// is podvisor-shim (ShimBinary) next to this binary, else in PATH,
+	// else this binary's `shim` sub-command (slow: a warning says so).
 	ShimPath string
 	ShimArgs []string
 	// Labels are added to the Node.
@@ -158,15 +159,23 @@ func (c *Config) setDefaults() error {
 	if c.KubeletAddress == "" {
 		c.KubeletAddress = DefaultKubeletAddress
 	}
-	if c.ShimPath == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("finding this binary for the shim: %w", err)
-		}
-		c.ShimPath = exe
-		if len(c.ShimArgs) == 0 {
-			c.ShimArgs = []string{"shim"}
-		}
+	return nil
+}
+
+// setShim fills in the shim when the config names none (see findShim); it
+// warns when only the slow fallback, `podvisor shim`, is there.
+func (c *Config) setShim(log *slog.Logger) error {
+	if c.ShimPath != "" {
+		return nil
+	}
+	sc, err := defaultShim()
+	if err != nil {
+		return fmt.Errorf("finding this binary for the shim: %w", err)
+	}
+	c.ShimPath, c.ShimArgs = sc.path, sc.args
+	if sc.fallback {
+		log.Warn("shim binary not found next to this binary nor in PATH; containers start through `podvisor shim`, which is slow (~150 ms CPU and ~75 MB peak memory per container start): install it",
+			"binary", ShimBinary, "shim", sc.path)
 	}
 	return nil
 }
@@ -207,6 +216,9 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	log := deps.Log
 	if log == nil {
 		return nil, errors.New("agent: Deps.Log is required")
+	}
+	if err := cfg.setShim(log); err != nil {
+		return nil, err
 	}
 	return &Agent{cfg: cfg, log: log, rc: deps.RESTConfig, creds: deps.Credentials, trace: deps.Trace, started: make(chan struct{})}, nil
 }

@@ -4,6 +4,8 @@ package agent_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -508,7 +510,7 @@ func TestServerProcess(t *testing.T) {
 	cfg := agent.Config{
 		NodeName: "proc-" + suffix, DataDir: server.AgentDataDir(dataDir), RunDir: filepath.Join(t.TempDir(), "run"),
 		BridgeName: "pvp" + suffix, CgroupRoot: "/podvisor-test-" + suffix, PodCIDR: nodetest.RandomPodCIDR(),
-		ShimPath: bin, ShimArgs: []string{"shim"},
+		ShimPath: servertest.ShimBinary(t),
 	}
 	if out, err := exec.Command(bin, "images", "build-busybox", "--data-dir", cfg.DataDir).CombinedOutput(); err != nil {
 		t.Fatalf("podvisor images build-busybox: %v\n%s", err, out)
@@ -554,6 +556,7 @@ func TestServerProcess(t *testing.T) {
 		resp.Body.Close()
 	}
 	get()
+	checkShimBinary(t, cfg.DataDir, servertest.ShimBinary(t))
 	if out := kubectl("get", "pod", "web", "-o", "wide"); !strings.Contains(out, "Running") || !strings.Contains(out, pod.Status.PodIP) {
 		t.Errorf("kubectl get:\n%s", out)
 	}
@@ -568,4 +571,38 @@ func TestServerProcess(t *testing.T) {
 		t.Errorf("after kill -9: %s\nbefore: %s", nodetest.Describe(after), nodetest.Describe(pod))
 	}
 	get()
+}
+
+// checkShimBinary checks that every container of the agent with data dir
+// dataDir is monitored by a shim running want (the agent found
+// podvisor-shim next to its own binary, rather than `podvisor shim`).
+func checkShimBinary(t *testing.T, dataDir, want string) {
+	t.Helper()
+	want, err := filepath.EvalSymlinks(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metas, err := filepath.Glob(filepath.Join(dataDir, "runtime", "containers", "*", "meta.json"))
+	if err != nil || len(metas) == 0 {
+		t.Fatalf("no container records under %s: %v", dataDir, err)
+	}
+	for _, p := range metas {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m struct {
+			ShimPid int `json:"shimPid"`
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("decoding %s: %v", p, err)
+		}
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", m.ShimPid))
+		if err != nil {
+			t.Fatalf("container %s: its shim (pid %d): %v", filepath.Base(filepath.Dir(p)), m.ShimPid, err)
+		}
+		if exe != want {
+			t.Errorf("container %s: shim runs %s, want %s", filepath.Base(filepath.Dir(p)), exe, want)
+		}
+	}
 }

@@ -63,7 +63,7 @@ func TestStreams(t *testing.T) {
 	ac := agent.Config{
 		NodeName: "streams-" + suffix, DataDir: server.AgentDataDir(dataDir), RunDir: filepath.Join(t.TempDir(), "run"),
 		BridgeName: "pvs" + suffix, CgroupRoot: "/podvisor-test-" + suffix, PodCIDR: nodetest.RandomPodCIDR(),
-		ShimPath: bin, ShimArgs: []string{"shim"}, NodeIP: "127.0.0.1", KubeletAddress: "127.0.0.1:0", RouteProtocol: -1,
+		ShimPath: servertest.ShimBinary(t), NodeIP: "127.0.0.1", KubeletAddress: "127.0.0.1:0", RouteProtocol: -1,
 		Kubelet: kubelet.Config{NodeStatusPeriod: 2 * time.Second},
 	}
 	// The busybox image, imported by the agent when it starts.

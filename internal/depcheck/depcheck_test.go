@@ -255,6 +255,26 @@ func TestRuntimeIsSmall(t *testing.T) {
 	t.Fatal("internal/runtime/oci not found by go list")
 }
 
+// TestShimBinaryIsSmall keeps cmd/podvisor-shim to internal/runtime/oci
+// and the standard library: one runs per container.
+func TestShimBinaryIsSmall(t *testing.T) {
+	for _, p := range listPackages(t) {
+		if rel(p.ImportPath) != "cmd/podvisor-shim" {
+			continue
+		}
+		for _, d := range p.Deps {
+			if strings.HasPrefix(d, module+"/") && rel(d) != "internal/runtime/oci" {
+				t.Errorf("cmd/podvisor-shim depends on %s; it should link internal/runtime/oci alone", d)
+			}
+			if strings.HasPrefix(d, "k8s.io/") || strings.HasPrefix(d, "go.etcd.io/") || strings.HasPrefix(d, "google.golang.org/grpc") {
+				t.Errorf("cmd/podvisor-shim depends on %s; the shim must stay small", d)
+			}
+		}
+		return
+	}
+	t.Fatal("cmd/podvisor-shim not found by go list")
+}
+
 // TestVisorIsSmall keeps the orchestrator's libraries out of the visor
 // binary: every sandbox runs a copy of it, so its size is per-pod memory.
 func TestVisorIsSmall(t *testing.T) {

@@ -2,8 +2,8 @@
 // with real runc, the image store's snapshots, pod sandboxes): container
 // start latency, many containers at once, and the memory each container's
 // shim costs, with runc's own `run` as the baseline. cmd/bench runs it as
-// the "node" suite; it needs root, runc, busybox-static and the podvisor
-// binary (the shim) in the bin directory.
+// the "node" suite; it needs root, runc, busybox-static and the
+// podvisor-shim binary in the bin directory.
 package node
 
 import (
@@ -58,9 +58,9 @@ func Run(ctx context.Context, binDir string) ([]*report.Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runc not found (install the runc package): %w", err)
 	}
-	shim := filepath.Join(binDir, "podvisor")
+	shim := filepath.Join(binDir, "podvisor-shim")
 	if _, err := os.Stat(shim); err != nil {
-		return nil, fmt.Errorf("the podvisor binary (the shim) is not in the bin dir %q: %w", binDir, err)
+		return nil, fmt.Errorf("the podvisor-shim binary is not in the bin dir %q: %w", binDir, err)
 	}
 	dir, err := os.MkdirTemp("", "podvisor-bench-node-")
 	if err != nil {
@@ -93,7 +93,6 @@ func Run(ctx context.Context, binDir string) ([]*report.Table, error) {
 		Handlers:       map[string]oci.Handler{"runc": {Binary: runc, Root: filepath.Join(dir, "runc")}},
 		DefaultHandler: "runc",
 		ShimPath:       shim,
-		ShimArgs:       []string{"shim"},
 	}, oci.Deps{})
 	if err != nil {
 		return nil, err
@@ -123,7 +122,7 @@ func Run(ctx context.Context, binDir string) ([]*report.Table, error) {
 	cpu3 := childCPU()
 	t.AddRow(fmt.Sprintf("create→running via oci.Runtime, %d at once", concurrent), len(par), report.Ms(par.Percentile(50)), report.Ms(par.Percentile(99)), report.Ms(wall), report.Ms((cpu3-cpu2)/time.Duration(len(par))))
 	t.Notes = []string{
-		"create→running: snapshot mount + config.json + `podvisor shim` start + `runc create` (through the shim) + `runc start`, until Status reports running; each container in its own pod sandbox (created beforehand, not timed).",
+		"create→running: snapshot mount + config.json + `podvisor-shim` start + `runc create` (through the shim) + `runc start`, until Status reports running; each container in its own pod sandbox (created beforehand, not timed).",
 		"runc baseline: `runc run` of /bin/true on a prepared bundle, process exit included.",
 		"CPU per container: user+system time of every process involved (shim, runc create/start/state/kill/delete, runc init, the container), from create to removal, per container: unlike latency, it does not depend on what else the machine runs.",
 	}
@@ -138,7 +137,7 @@ func Run(ctx context.Context, binDir string) ([]*report.Table, error) {
 		sum.PSS += r.PSS
 	}
 	if n := int64(len(rss)); n > 0 {
-		m.AddRow("podvisor shim, with its container running", n, kib(sum.RSS/n), kib(sum.PSS/n), kib(sum.Anon/n))
+		m.AddRow("podvisor-shim, with its container running", n, kib(sum.RSS/n), kib(sum.PSS/n), kib(sum.Anon/n))
 	}
 	m.Notes = []string{
 		"Means over the shims, read while all containers run. RSS counts the binary's pages that all shims share through the page cache;",

@@ -58,7 +58,7 @@ var startSteps = []struct{ step, what string }{
 // Ready; where the time goes (the kubelet's start-up steps); and the
 // agent's memory with those pods (the agent as its own process).
 // cmd/bench runs it as the "pods" suite: root, runc, busybox-static and
-// the podvisor binary (the shim, and the agent process) are needed.
+// the podvisor (the agent process) and podvisor-shim binaries are needed.
 func PodStart(ctx context.Context, binDir string) ([]*report.Table, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("needs root")
@@ -67,8 +67,11 @@ func PodStart(ctx context.Context, binDir string) ([]*report.Table, error) {
 		return nil, fmt.Errorf("runc not found (install the runc package): %w", err)
 	}
 	bin := filepath.Join(binDir, "podvisor")
-	if _, err := os.Stat(bin); err != nil {
-		return nil, fmt.Errorf("the podvisor binary is not in the bin dir %q: %w", binDir, err)
+	shim := filepath.Join(binDir, "podvisor-shim")
+	for _, p := range []string{bin, shim} {
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("the %s binary is not in the bin dir %q: %w", filepath.Base(p), binDir, err)
+		}
 	}
 	dir, err := os.MkdirTemp("", "podvisor-bench-pods-")
 	if err != nil {
@@ -95,7 +98,7 @@ func PodStart(ctx context.Context, binDir string) ([]*report.Table, error) {
 
 	// Run 1: the agent in this process, traced.
 	tr := newTracer()
-	cfg, err := benchAgentConfig(ctx, cs, srv, dir, "traced", bin)
+	cfg, err := benchAgentConfig(ctx, cs, srv, dir, "traced", shim)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +129,7 @@ func PodStart(ctx context.Context, binDir string) ([]*report.Table, error) {
 	}
 
 	// Run 2: `podvisor agent` as its own process, for its memory.
-	cfg2, err := benchAgentConfig(ctx, cs, srv, dir, "process", bin)
+	cfg2, err := benchAgentConfig(ctx, cs, srv, dir, "process", shim)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +222,7 @@ func mean(d report.Durations) time.Duration {
 
 // benchAgentConfig makes a node's agent config with unique names, a join
 // token and the busybox image dropped in its archive directory.
-func benchAgentConfig(ctx context.Context, cs kubernetes.Interface, srv *server.Server, dir, which, bin string) (agent.Config, error) {
+func benchAgentConfig(ctx context.Context, cs kubernetes.Interface, srv *server.Server, dir, which, shim string) (agent.Config, error) {
 	suffix := randHex(3)
 	node := "bench-" + which + "-" + suffix
 	tok, err := server.CreateJoinToken(ctx, cs, server.JoinTokenOptions{TTL: time.Hour, NodeName: node})
@@ -230,7 +233,7 @@ func benchAgentConfig(ctx context.Context, cs kubernetes.Interface, srv *server.
 		Server: "https://" + srv.Addr(), Token: tok, NodeName: node,
 		DataDir: filepath.Join(dir, which), RunDir: filepath.Join(dir, which+"-run"),
 		PodCIDR: nodetest.RandomPodCIDR(), BridgeName: "pvb" + suffix, CgroupRoot: "/podvisor-bench-" + suffix,
-		ShimPath: bin, ShimArgs: []string{"shim"}, NodeIP: "127.0.0.1", KubeletAddress: "127.0.0.1:0", RouteProtocol: -1,
+		ShimPath: shim, NodeIP: "127.0.0.1", KubeletAddress: "127.0.0.1:0", RouteProtocol: -1,
 		Kubelet: kubelet.Config{MaxPods: 110},
 	}
 	img, err := busybox.Build("/bin/busybox")

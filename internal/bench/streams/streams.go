@@ -6,7 +6,7 @@
 // front of it, and through a whole podvisor server (client-go's
 // remotecommand, and the embedded `kubectl exec`). cmd/bench runs
 // it as the "streams" suite; it needs root, runc, busybox-static and the
-// podvisor binary (the shim) in the bin directory.
+// podvisor and podvisor-shim binaries in the bin directory.
 package streams
 
 import (
@@ -95,9 +95,9 @@ func Run(ctx context.Context, binDir string) ([]*report.Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runc not found (install the runc package): %w", err)
 	}
-	shim := filepath.Join(binDir, "podvisor")
+	shim := filepath.Join(binDir, "podvisor-shim")
 	if _, err := os.Stat(shim); err != nil {
-		return nil, fmt.Errorf("the podvisor binary (the shim) is not in the bin dir %q: %w", binDir, err)
+		return nil, fmt.Errorf("the podvisor-shim binary is not in the bin dir %q: %w", binDir, err)
 	}
 	dir, err := os.MkdirTemp("", "podvisor-bench-streams-")
 	if err != nil {
@@ -126,7 +126,6 @@ func Run(ctx context.Context, binDir string) ([]*report.Table, error) {
 		Handlers:       map[string]oci.Handler{"runc": {Binary: runc, Root: filepath.Join(dir, "runc")}},
 		DefaultHandler: "runc",
 		ShimPath:       shim,
-		ShimArgs:       []string{"shim"},
 	}, oci.Deps{})
 	if err != nil {
 		return nil, err

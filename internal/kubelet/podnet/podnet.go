@@ -10,7 +10,16 @@
 // The namespace itself comes from internal/kubelet/podsandbox. Only the
 // kubelet, the agent wiring, tests and benchmarks import this package.
 //
-// Lock order: Network.mu (nftables and link changes) before IPAM.mu.
+// Concurrency: pods are set up and torn down in parallel. Node-wide changes
+// (Init, Close: the bridge, the nftables table and its chains) hold
+// Network.mu for writing and exclude pod changes, which hold it for
+// reading; operations on one pod are serialised by a per-pod lock; the
+// kernel serialises the netlink and nftables changes themselves, and each
+// pod touches only its own veth, its namespace and the DNAT rules tagged
+// with its ID. IPAM has its own lock.
+//
+// Lock order: Network.mu, then a pod's lock, then Network.nftMu or
+// IPAM.mu.
 package podnet
 
 import (
@@ -86,7 +95,44 @@ type Network struct {
 	log  *slog.Logger
 	ipam *IPAM
 
-	mu sync.Mutex // serialises link and nftables changes
+	// mu is held for writing by node-wide changes (Init, Close) and for
+	// reading by pod changes (Setup, Teardown).
+	mu sync.RWMutex
+
+	podsMu sync.Mutex
+	pods   map[string]*podLock // +checklocks:podsMu
+
+	// nftMu serialises pods' hostPort rule changes (a list of the
+	// chains, then one batch), short next to a pod's link changes.
+	nftMu sync.Mutex
+}
+
+// podLock serialises the operations on one pod; users counts the
+// goroutines holding or waiting for it, so the entry goes when none do.
+type podLock struct {
+	mu    sync.Mutex
+	users int // guarded by Network.podsMu
+}
+
+// lockPod locks pod id and returns its unlock.
+func (n *Network) lockPod(id string) func() {
+	n.podsMu.Lock()
+	l := n.pods[id]
+	if l == nil {
+		l = &podLock{}
+		n.pods[id] = l
+	}
+	l.users++
+	n.podsMu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		n.podsMu.Lock()
+		if l.users--; l.users == 0 {
+			delete(n.pods, id)
+		}
+		n.podsMu.Unlock()
+	}
 }
 
 // New returns the node network for cfg (no system changes yet).
@@ -124,7 +170,7 @@ func New(cfg Config, deps Deps) (*Network, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Network{cfg: cfg, log: log, ipam: ipam}, nil
+	return &Network{cfg: cfg, log: log, ipam: ipam, pods: map[string]*podLock{}}, nil
 }
 
 // IPAM returns the address allocator.
@@ -210,8 +256,9 @@ func (n *Network) VethName(podID string) string {
 // to the bridge and maps its host ports. It is idempotent: a retry keeps
 // the pod's address and rebuilds the veth and rules.
 func (n *Network) Setup(podID, netnsPath string, ports []PortMapping) (Result, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	defer n.lockPod(podID)()
 	ip, err := n.ipam.Allocate(podID)
 	if err != nil {
 		return Result{}, err
@@ -278,7 +325,7 @@ func (n *Network) Setup(podID, netnsPath string, ports []PortMapping) (Result, e
 	if err := netlink.LinkSetUp(hl); err != nil {
 		return Result{}, fmt.Errorf("bringing host veth up: %w", err)
 	}
-	if err := n.setPortsLocked(podID, ip, ports); err != nil {
+	if err := n.setPorts(podID, ip, ports); err != nil {
 		return Result{}, err
 	}
 	ok = true
@@ -290,11 +337,15 @@ func (n *Network) Setup(podID, netnsPath string, ports []PortMapping) (Result, e
 // idempotent and works after an agent restart (nothing but IPAM state is
 // needed). netnsPath may be "" if the namespace is already gone.
 func (n *Network) Teardown(podID, netnsPath string) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	defer n.lockPod(podID)()
 	return n.teardownLocked(podID, netnsPath)
 }
 
+// teardownLocked is Teardown.
+//
+// Preconditions: n.mu is held (for reading) and podID's lock is held.
 func (n *Network) teardownLocked(podID, netnsPath string) error {
 	var errs []error
 	if l, err := netlink.LinkByName(n.VethName(podID)); err == nil {
@@ -302,7 +353,7 @@ func (n *Network) teardownLocked(podID, netnsPath string) error {
 			errs = append(errs, fmt.Errorf("deleting veth: %w", err))
 		}
 	}
-	if err := n.setPortsLocked(podID, netip.Addr{}, nil); err != nil {
+	if err := n.setPorts(podID, netip.Addr{}, nil); err != nil {
 		errs = append(errs, err)
 	}
 	if err := n.ipam.Release(podID); err != nil {
@@ -355,8 +406,12 @@ func (n *Network) ensureTable() error {
 	return nil
 }
 
-// setPortsLocked replaces pod's DNAT rules with ports (none removes them).
-func (n *Network) setPortsLocked(podID string, ip netip.Addr, ports []PortMapping) error {
+// setPorts replaces pod's DNAT rules with ports (none removes them).
+// It touches only the rules tagged with podID; nftMu keeps another pod's
+// batch from landing between its listing and its own batch.
+func (n *Network) setPorts(podID string, ip netip.Addr, ports []PortMapping) error {
+	n.nftMu.Lock()
+	defer n.nftMu.Unlock()
 	c, err := nftables.New()
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)

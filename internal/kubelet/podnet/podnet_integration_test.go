@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -453,5 +454,88 @@ func TestEgressMasquerade(t *testing.T) {
 	}
 	if got != hostAddr {
 		t.Errorf("outside saw the pod as %s, want the masqueraded %s (pod IP %s)", got, hostAddr, res.IP)
+	}
+}
+
+// TestConcurrentPods sets up and tears down pods in parallel, as the
+// kubelet's pod workers do: each gets its own address, interface, route
+// and hostPort rules, the pods reach each other, and teardown leaves
+// nothing behind.
+func TestConcurrentPods(t *testing.T) {
+	tn := newTestNet(t)
+	const n = 12
+	b := make([]byte, 2)
+	rand.Read(b)
+	basePort := 30000 + (int(b[0])<<8|int(b[1]))%20000
+	type pod struct {
+		sb    *podsandbox.Sandbox
+		res   podnet.Result
+		ports []podnet.PortMapping
+	}
+	pods := make([]pod, n)
+	for i := range pods {
+		sb, err := tn.sbm.Create(randHex(8), podsandbox.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tn.sbm.Remove(sb.ID) })
+		pods[i].sb = sb
+		if i%2 == 0 {
+			pods[i].ports = []podnet.PortMapping{{HostPort: uint16(basePort + i), ContainerPort: 8080}}
+		}
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range pods {
+		wg.Go(func() { pods[i].res, errs[i] = tn.net.Setup(pods[i].sb.ID, pods[i].sb.NetNS, pods[i].ports) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("setup of pod %d: %v", i, err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, p := range pods {
+			tn.net.Teardown(p.sb.ID, p.sb.NetNS)
+		}
+	})
+	seen := map[netip.Addr]int{}
+	for i, p := range pods {
+		if j, dup := seen[p.res.IP]; dup {
+			t.Errorf("pods %d and %d both got %s", j, i, p.res.IP)
+		}
+		seen[p.res.IP] = i
+		if got, want := countRules(t, tn.cfg, "pod:"+p.sb.ID), 2*len(p.ports); got != want {
+			t.Errorf("pod %d: %d hostPort rules, want %d", i, got, want)
+		}
+		serve(t, p.sb.NetNS, 8080, fmt.Sprint("pod-", i))
+	}
+	for i, p := range pods[1:] {
+		if got, err := fetch(pods[0].sb.NetNS, net.JoinHostPort(p.res.IP.String(), "8080")); err != nil || got != fmt.Sprint("pod-", i+1) {
+			t.Errorf("pod 0 to pod %d (%s): got %q %v", i+1, p.res.IP, got, err)
+		}
+	}
+	if got, err := fetch("", net.JoinHostPort(pods[2].res.Gateway.String(), fmt.Sprint(basePort+2))); err != nil || got != "pod-2" {
+		t.Errorf("hostPort of pod 2: got %q %v", got, err)
+	}
+	for i := range pods {
+		wg.Go(func() { errs[i] = tn.net.Teardown(pods[i].sb.ID, pods[i].sb.NetNS) })
+	}
+	wg.Wait()
+	alloc, _ := tn.net.IPAM().Allocated()
+	for i, p := range pods {
+		if errs[i] != nil {
+			t.Errorf("teardown of pod %d: %v", i, errs[i])
+		}
+		if _, err := netlink.LinkByName(tn.net.VethName(p.sb.ID)); err == nil {
+			t.Errorf("pod %d: veth left after teardown", i)
+		}
+		if n := countRules(t, tn.cfg, "pod:"+p.sb.ID); n != 0 {
+			t.Errorf("pod %d: %d hostPort rules left after teardown", i, n)
+		}
+		if _, ok := alloc[p.res.IP]; ok {
+			t.Errorf("pod %d: address %s still allocated after teardown", i, p.res.IP)
+		}
 	}
 }

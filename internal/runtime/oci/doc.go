@@ -1,7 +1,7 @@
 // Package oci runs containers through the OCI runtime command line (runc,
 // and later visor, at the same seam) for the kubelet. It builds bundles
 // (config.json from a ContainerConfig), starts one small monitor process
-// per container (the shim, `podvisor shim`) that owns the container's
+// per container (the shim, `podvisor-shim`) that owns the container's
 // stdio, writes its CRI-format log and records its exit, and answers the
 // kubelet's questions (Status, List, Logs, Stats) from the runtime's state
 // and the shim's files, so that the agent can be killed and restarted
@@ -18,8 +18,10 @@
 // Nothing here is specific to runc: a Handler names the binary and its
 // state root, and a pod chooses its handler by name (its RuntimeClass).
 //
-// Only the kubelet (internal/kubelet/...), the agent wiring, cmd/podvisor
-// (the shim sub-command) and benchmarks import this package.
+// Only the kubelet (internal/kubelet/...), the agent wiring,
+// cmd/podvisor-shim and cmd/podvisor (the shim: RunShim) and benchmarks
+// import this package. It is the whole of the shim binary, so it must not
+// import the orchestrator's libraries (internal/depcheck checks).
 //
 // On-disk layout, under Config.StateDir:
 //

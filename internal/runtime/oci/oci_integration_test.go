@@ -691,3 +691,42 @@ func TestTTYContainer(t *testing.T) {
 		t.Errorf("log %q lacks the terminal's output", logs)
 	}
 }
+
+// TestStatusAfterStartCutShort: an agent that dies after `runc start` ran
+// but before it recorded the start leaves a running container whose
+// record says it was being started; Status must ask the runtime and say
+// running, not take the live init for a created container.
+func TestStatusAfterStartCutShort(t *testing.T) {
+	e := newEnv(t)
+	sb := e.pod()
+	ctx := context.Background()
+	id := e.create(sb, "cut-short", nil, "sleep", "1000")
+	if st, err := e.rt.Status(ctx, id); err != nil || st.State != oci.StateCreated {
+		t.Fatalf("status of a created container: %+v %v", st, err)
+	}
+	// What Start records before it runs the runtime, then the runtime's
+	// start, and no record of it (the agent died).
+	metaPath := filepath.Join(e.cfg.StateDir, "containers", id, "meta.json")
+	b, err := os.ReadFile(metaPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["starting"] = true
+	if b, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(metaPath, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := e.cfg.Handlers["runc"]
+	if out, err := exec.Command(h.Binary, "--root", h.Root, "start", id).CombinedOutput(); err != nil {
+		t.Fatalf("runc start: %v: %s", err, out)
+	}
+	if st, err := e.rt.Status(ctx, id); err != nil || st.State != oci.StateRunning || st.Pid == 0 {
+		t.Errorf("status after a start the agent did not record: %+v %v, want running", st, err)
+	}
+}

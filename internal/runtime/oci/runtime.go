@@ -32,7 +32,8 @@ type Config struct {
 	Handlers       map[string]Handler
 	DefaultHandler string
 	// ShimPath and ShimArgs start the shim: ShimPath ShimArgs... <flags>,
-	// e.g. /usr/bin/podvisor shim. ShimEnv is added to its environment.
+	// e.g. /usr/bin/podvisor-shim (no args) or /usr/bin/podvisor shim.
+	// ShimEnv is added to its environment.
 	ShimPath string
 	ShimArgs []string
 	ShimEnv  []string
@@ -56,6 +57,13 @@ type Runtime struct {
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // +checklocks:mu
+	// pending are the containers this Runtime is creating or starting:
+	// until CreateContainer or Start returns, Status reports them
+	// created without asking the runtime, which would only say
+	// "creating" or "created" (the kubelet's relist polls every
+	// container each second; dozens of runc execs per second while many
+	// containers start would compete with the starts themselves).
+	pending map[string]bool // +checklocks:mu
 }
 
 // State is a container's life-cycle state.
@@ -114,10 +122,14 @@ type containerMeta struct {
 	Handler      string    `json:"handler"`
 	CreatedAt    time.Time `json:"createdAt"`
 	StartedAt    time.Time `json:"startedAt,omitzero"`
-	LogPath      string    `json:"logPath"`
-	CgroupsPath  string    `json:"cgroupsPath"`
-	TermLog      string    `json:"termLog,omitempty"`
-	ShimPid      int       `json:"shimPid"`
+	// Starting is set (and written) before `runtime start` runs: until
+	// then a live init means "created" without asking the runtime;
+	// after it, only StartedAt or the runtime's state tell.
+	Starting    bool   `json:"starting,omitempty"`
+	LogPath     string `json:"logPath"`
+	CgroupsPath string `json:"cgroupsPath"`
+	TermLog     string `json:"termLog,omitempty"`
+	ShimPid     int    `json:"shimPid"`
 	// ShimStart is the shim's start time (clock ticks since boot, from
 	// /proc/<pid>/stat): a pid alone may be reused after a restart.
 	ShimStart uint64            `json:"shimStart"`
@@ -149,7 +161,7 @@ func New(cfg Config, deps Deps) (*Runtime, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Runtime{cfg: cfg, log: log, now: now, locks: map[string]*sync.Mutex{}}, nil
+	return &Runtime{cfg: cfg, log: log, now: now, locks: map[string]*sync.Mutex{}, pending: map[string]bool{}}, nil
 }
 
 func (r *Runtime) lock(id string) func() {
@@ -162,6 +174,25 @@ func (r *Runtime) lock(id string) func() {
 	r.mu.Unlock()
 	l.Lock()
 	return l.Unlock
+}
+
+// setPending marks id as being created or started (see pending) and
+// returns the function that unmarks it.
+func (r *Runtime) setPending(id string) func() {
+	r.mu.Lock()
+	r.pending[id] = true
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		delete(r.pending, id)
+		r.mu.Unlock()
+	}
+}
+
+func (r *Runtime) isPending(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pending[id]
 }
 
 func (r *Runtime) forget(id string) {
@@ -232,6 +263,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, sb PodSandbox, cfg Contai
 	id := hex.EncodeToString(rnd[:])
 	unlock := r.lock(id)
 	defer unlock()
+	defer r.setPending(id)()
 	dir := r.dir(id)
 	if err := os.MkdirAll(filepath.Join(dir, "bundle"), 0o700); err != nil {
 		return "", fmt.Errorf("creating container dir: %w", err)
@@ -392,6 +424,11 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	defer r.setPending(id)()
+	m.Starting = true
+	if err := writeJSONAtomic(filepath.Join(r.dir(id), "meta.json"), m); err != nil {
+		return fmt.Errorf("recording start of %s: %w", id, err)
+	}
 	// The time before `start`: the process may exit before it returns.
 	startedAt := r.now().UTC()
 	if err := h.start(ctx, id); err != nil {
@@ -432,11 +469,21 @@ func (r *Runtime) Status(ctx context.Context, id string) (ContainerStatus, error
 		r.fillExit(&st, m, e)
 		return st, nil
 	}
-	// Fast path, no fork: started, no exit recorded, and both the shim
-	// and the init alive means running. Anything else asks the runtime.
-	if !m.StartedAt.IsZero() && m.shimAlive() {
+	if r.isPending(id) {
+		st.State = StateCreated
+		return st, nil
+	}
+	// Fast path, no fork: no exit recorded, and both the shim and the
+	// init alive means running once started, and created if no start was
+	// ever attempted (Start marks its attempt first, so a start cut short
+	// by an agent crash is not taken for "created"). Anything else asks
+	// the runtime.
+	if (!m.StartedAt.IsZero() || !m.Starting) && m.shimAlive() {
 		if pid := readPid(filepath.Join(r.dir(id), "init.pid")); alive(pid) {
 			st.State, st.Pid = StateRunning, pid
+			if m.StartedAt.IsZero() {
+				st.State = StateCreated
+			}
 			return st, nil
 		}
 	}

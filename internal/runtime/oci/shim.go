@@ -98,9 +98,9 @@ func shimArgs(h Handler, id, dir string, lc LogConfig, stdin, tty bool) []string
 	return a
 }
 
-// RunShim is the body of `podvisor shim`: args are the flags after the
-// sub-command. It returns the process's exit status. Diagnostics go to
-// diag (the agent points it at shim.log).
+// RunShim is the body of podvisor-shim and `podvisor shim`: args are the
+// flags (after the sub-command, for the latter). It returns the process's
+// exit status. Diagnostics go to diag (the agent points it at shim.log).
 func RunShim(args []string, diag io.Writer) int {
 	var o shimOptions
 	fs := flag.NewFlagSet("shim", flag.ContinueOnError)

@@ -78,6 +78,9 @@ type Sentry struct {
 	kernel   *kernel.Kernel
 	// hostFiles wraps the host descriptors given as stdio.
 	hostFiles *host.Files
+	// pts is the devpts instance mounted on /dev/pts, where host
+	// terminals given as stdio appear (hostTerminalFD).
+	pts *vfs.Filesystem
 
 	termMu sync.Mutex
 	// term is the adopted host terminal (see adoptHostTerminal).
@@ -177,6 +180,7 @@ func (s *Sentry) mountSystem(ctx context.Context) error {
 		return fmt.Errorf("mounting /dev: %w", err)
 	}
 	pts, ptsRoot := devpts.New(s.vfs)
+	s.pts = pts
 	if _, err := s.vfs.ConnectMountAt(ctx, creds, pts, ptsRoot, "devpts", pop("/dev/pts"), vfs.MountFlags{NoSuid: true, NoExec: true}); err != nil {
 		return fmt.Errorf("mounting /dev/pts: %w", err)
 	}
@@ -271,19 +275,27 @@ func (w WaitStatus) ShellExitCode() int {
 	return w.ExitCode()
 }
 
-// Start runs the sandbox's first process (PID 1).
+// Start runs the sandbox's first process (PID 1). A terminal it is given
+// is also bound on /dev/console.
 func (s *Sentry) Start(ctx context.Context, spec ProcessSpec) (*Process, error) {
-	return s.Exec(ctx, spec)
+	return s.exec(ctx, spec, true)
 }
 
 // Exec runs another process in the running sandbox (`visor exec`).
 func (s *Sentry) Exec(ctx context.Context, spec ProcessSpec) (*Process, error) {
+	return s.exec(ctx, spec, false)
+}
+
+func (s *Sentry) exec(ctx context.Context, spec ProcessSpec, console bool) (*Process, error) {
 	if len(spec.Argv) == 0 && spec.Filename == "" {
 		return nil, errors.New("no program to run")
 	}
 	filename := spec.Filename
 	if filename == "" {
-		filename = s.lookPath(ctx, spec.Argv[0], spec.Env)
+		var err error
+		if filename, err = s.FindProgram(ctx, spec.Argv[0], spec.Env, spec.Cwd); err != nil {
+			return nil, err
+		}
 	}
 	var stdio []*vfs.FileDescription
 	defer func() {
@@ -293,12 +305,30 @@ func (s *Sentry) Exec(ctx context.Context, spec ProcessSpec) (*Process, error) {
 			}
 		}
 	}()
-	for _, f := range spec.Stdio {
+	var term *vfs.FileDescription
+	if spec.Terminal && spec.Stdio[0] != nil {
+		// The terminal appears as /dev/pts/N and the process's stdio are
+		// opened there (one description for all three, as runc dups the
+		// slave), so ttyname(3) finds it; the first process's terminal
+		// is also bound on /dev/console, as runc does.
+		var err error
+		if term, err = s.hostTerminalFD(ctx, spec.Stdio[0], console); err != nil {
+			s.log.Info("host terminal not shown in /dev/pts: ttyname will not find it", "err", err)
+			term = nil
+		}
+	}
+	for i, f := range spec.Stdio {
 		var fd *vfs.FileDescription
 		var err error
-		if f == nil {
+		switch {
+		case term != nil && (i == 0 || sameFile(f, spec.Stdio[0])):
+			fd = term
+			if i > 0 {
+				fd.IncRef()
+			}
+		case f == nil:
 			fd, err = s.openDevNull(ctx)
-		} else {
+		default:
 			fd, err = s.hostFile(ctx, f)
 		}
 		if err != nil {
@@ -346,13 +376,68 @@ func (s *Sentry) Exec(ctx context.Context, spec ProcessSpec) (*Process, error) {
 // environment has no PATH (runc's default).
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// lookPath resolves a program name without a slash against PATH in env,
-// in the sandbox's tree, as runc does for process.args[0]: the first
-// regular file found with an execute bit wins. A name not found is
-// returned as it is (execve then reports ENOENT).
-func (s *Sentry) lookPath(ctx context.Context, name string, env []string) string {
-	if name == "" || strings.Contains(name, "/") {
-		return name
+// ProgramError says why a process's program cannot be run. Its message is
+// runc's (Go's exec.LookPath): `exec: "name": executable file not found in
+// $PATH`, `exec: "/bin/x": stat /bin/x: no such file or directory`,
+// `exec: "/bin": permission denied`.
+type ProgramError struct {
+	// Name is the program as the process spec gave it.
+	Name string
+	// Err is the cause: ErrNotInPath, a *StatError, or abi.EACCES.
+	Err error
+}
+
+// Error implements error.
+func (e *ProgramError) Error() string { return fmt.Sprintf("exec: %q: %v", e.Name, e.Err) }
+
+// Unwrap returns the cause.
+func (e *ProgramError) Unwrap() error { return e.Err }
+
+// ErrNotInPath is a ProgramError's cause for a name without a slash that
+// no directory of PATH holds as an executable file.
+var ErrNotInPath = errors.New("executable file not found in $PATH")
+
+// StatError is a ProgramError's cause when the program's path does not
+// resolve in the sandbox.
+type StatError struct {
+	Path string
+	Err  error
+}
+
+// Error implements error.
+func (e *StatError) Error() string { return fmt.Sprintf("stat %s: %v", e.Path, e.Err) }
+
+// Unwrap returns the errno.
+func (e *StatError) Unwrap() error { return e.Err }
+
+// FindProgram resolves a process's program as runc does before it runs
+// it: a name without a slash is searched in env's PATH (runc's default
+// PATH if unset), the first regular file with an execute bit wins; a path
+// with a slash is taken as it is (relative to cwd) and must be a regular
+// file with an execute bit. The walk happens in the sandbox's tree. The
+// error is a *ProgramError.
+func (s *Sentry) FindProgram(ctx context.Context, name string, env []string, cwd string) (string, error) {
+	root := s.mntns.Root()
+	defer root.DecRef(ctx)
+	stat := func(p string) (vfs.Statx, error) {
+		if !path.IsAbs(p) {
+			p = path.Join("/", cwd, p)
+		}
+		return s.vfs.StatAt(ctx, vfs.RootCredentials(), &vfs.PathOperation{Root: root, Start: root, Path: p, FollowFinalSymlink: true}, abi.STATX_TYPE|abi.STATX_MODE)
+	}
+	executable := func(st vfs.Statx) bool { return st.Mode&abi.S_IFMT == abi.S_IFREG && st.Mode&0o111 != 0 }
+	if name == "" {
+		return "", &ProgramError{Name: name, Err: ErrNotInPath}
+	}
+	if strings.Contains(name, "/") {
+		st, err := stat(name)
+		if err != nil {
+			return "", &ProgramError{Name: name, Err: &StatError{Path: name, Err: err}}
+		}
+		if !executable(st) {
+			return "", &ProgramError{Name: name, Err: abi.EACCES}
+		}
+		return name, nil
 	}
 	pathVar := defaultPath
 	for _, kv := range env {
@@ -360,19 +445,16 @@ func (s *Sentry) lookPath(ctx context.Context, name string, env []string) string
 			pathVar = v
 		}
 	}
-	root := s.mntns.Root()
-	defer root.DecRef(ctx)
 	for _, dir := range strings.Split(pathVar, ":") {
 		if !strings.HasPrefix(dir, "/") {
 			continue
 		}
 		p := path.Join(dir, name)
-		st, err := s.vfs.StatAt(ctx, vfs.RootCredentials(), &vfs.PathOperation{Root: root, Start: root, Path: p, FollowFinalSymlink: true}, abi.STATX_TYPE|abi.STATX_MODE)
-		if err == nil && st.Mode&abi.S_IFMT == abi.S_IFREG && st.Mode&0o111 != 0 {
-			return p
+		if st, err := stat(p); err == nil && executable(st) {
+			return p, nil
 		}
 	}
-	return name
+	return "", &ProgramError{Name: name, Err: ErrNotInPath}
 }
 
 // hostFile wraps a duplicate of the host descriptor of f.

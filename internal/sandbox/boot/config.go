@@ -16,6 +16,7 @@ import (
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/fsimpl/gofer"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/fsimpl/overlay"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/fsimpl/proc"
+	"github.com/podvisor/podvisor/internal/sandbox/sentry/fsimpl/sysfs"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/fsimpl/tmpfs"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/memmap"
 	"github.com/podvisor/podvisor/internal/sandbox/sentry/vfs"
@@ -112,9 +113,15 @@ func mkdirAll(ctx context.Context, v *vfs.VirtualFilesystem, root vfs.VirtualDen
 // from the inherited descriptors, so it may run after the process entered
 // its empty root.
 //
-// Partial support: sysfs and cgroup mounts are empty read-only tmpfs
-// directories; mqueue is a tmpfs; maskedPaths and readonlyPaths are not
-// applied (the Sentry's /proc and /sys expose nothing of the host).
+// The first process's program must resolve (FindProgram), as runc checks
+// at create; the error is a *ProgramError. cfg.MaskedPaths and
+// cfg.ReadonlyPaths are applied last (MaskPaths,
+// ReadonlyPaths), as runc does.
+//
+// A sysfs mount is the Sentry's own minimal /sys and a cgroup (or cgroup2)
+// mount a cgroup v2 view of cfg.Resources (fsimpl/sysfs), both read-only.
+//
+// Partial support: mqueue is a tmpfs.
 func FromConfig(ctx context.Context, cfg *bootconfig.Config, log *slog.Logger) (*Sentry, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -161,13 +168,26 @@ func FromConfig(ctx context.Context, cfg *bootconfig.Config, log *slog.Logger) (
 		return nil, err
 	}
 	for i, m := range cfg.Mounts {
-		if err := s.mount(ctx, m, clients); err != nil {
+		if err := s.mount(ctx, m, cfg.Resources, clients); err != nil {
 			closeRest()
 			s.Shutdown(ctx)
 			return nil, fmt.Errorf("mounts[%d] (%s on %s): %w", i, m.Type, m.Destination, err)
 		}
 	}
 	closeRest()
+	// As runc at create: the program must be there to run.
+	if _, err := s.FindProgram(ctx, cfg.Process.Args[0], cfg.Process.Env, cfg.Process.Cwd); err != nil {
+		s.Shutdown(ctx)
+		return nil, fmt.Errorf("unable to start container process: %w", err)
+	}
+	if err := s.MaskPaths(ctx, cfg.MaskedPaths); err != nil {
+		s.Shutdown(ctx)
+		return nil, err
+	}
+	if err := s.ReadonlyPaths(ctx, cfg.ReadonlyPaths); err != nil {
+		s.Shutdown(ctx)
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -187,7 +207,7 @@ func defaultMount(m bootconfig.Mount) bool {
 
 // mount mounts one configured file system. A bind mount's file system
 // takes over its Gofer client (clients[m.Gofer] becomes nil).
-func (s *Sentry) mount(ctx context.Context, m bootconfig.Mount, clients []*protocol.Client) error {
+func (s *Sentry) mount(ctx context.Context, m bootconfig.Mount, res bootconfig.Resources, clients []*protocol.Client) error {
 	if defaultMount(m) {
 		return nil
 	}
@@ -220,17 +240,20 @@ func (s *Sentry) mount(ctx context.Context, m bootconfig.Mount, clients []*proto
 		fs, root = proc.New(s.vfs, s.kernel)
 	case bootconfig.MountDevpts:
 		fs, root = devpts.New(s.vfs)
-	case bootconfig.MountSysfs, bootconfig.MountCgroup:
-		fs, root = tmpfs.New(s.vfs, s.mf, tmpfs.Options{Mode: 0o555})
+	case bootconfig.MountSysfs:
+		fs, root = sysfs.NewSys(s.vfs, sysfs.SysConfig{NumCPU: s.kernel.Config().NumCPU})
 		flags.ReadOnly = true
-		if m.Type == bootconfig.MountSysfs {
-			// Where specs mount the cgroup file system.
-			if err := mkdirsIn(ctx, s.vfs, fs, root, []string{"/fs/cgroup"}); err != nil {
-				fs.DecRef(ctx)
-				root.DecRef(ctx)
-				return err
-			}
-		}
+	case bootconfig.MountCgroup:
+		fs, root = sysfs.NewCgroup(s.vfs, sysfs.Limits{
+			MemoryBytes: res.MemoryLimit,
+			CPUQuota:    res.CPUQuota,
+			CPUPeriod:   res.CPUPeriod,
+			CPUShares:   res.CPUShares,
+			CPUs:        res.CPUs,
+			Pids:        res.PidsLimit,
+			NumCPU:      s.kernel.Config().NumCPU,
+		})
+		flags.ReadOnly = true
 	default:
 		return fmt.Errorf("unknown mount type %q", m.Type)
 	}

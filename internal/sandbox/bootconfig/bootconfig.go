@@ -58,6 +58,10 @@ type Config struct {
 	// ReadonlyPaths are paths the Sentry remounts read-only, from
 	// linux.readonlyPaths.
 	ReadonlyPaths []string `json:"readonlyPaths,omitempty"`
+	// Resources are the sandbox's resource limits from
+	// linux.resources, which the host enforces on the sandbox's cgroup;
+	// the Sentry shows them read-only in its cgroup file system.
+	Resources Resources `json:"resources,omitempty"`
 	// Sysctl are the sandbox kernel's sysctl values from linux.sysctl, for
 	// the Sentry's own /proc/sys; they never reach the host.
 	Sysctl map[string]string `json:"sysctl,omitempty"`
@@ -77,6 +81,30 @@ type Config struct {
 	LogFormat string `json:"logFormat"`
 	// FDs says which inherited descriptor is which.
 	FDs BootFDs `json:"fds"`
+	// TestOnlyOpenHostFile, for tests only (the hidden create/run flag
+	// --TESTONLY-open-host-file), makes boot try to open this host file
+	// once before and once after it installs its seccomp filter, and log
+	// both results: the proof that confinement refuses host opens. Boot
+	// keeps a descriptor of the file's directory across EnterEmptyRoot
+	// for it, so only seccomp stands between the Sentry and the file.
+	TestOnlyOpenHostFile string `json:"testOnlyOpenHostFile,omitempty"`
+}
+
+// Resources are resource limits; zero values mean "no limit" (or the
+// default).
+type Resources struct {
+	// MemoryLimit is linux.resources.memory.limit in bytes.
+	MemoryLimit int64 `json:"memoryLimit,omitempty"`
+	// CPUQuota and CPUPeriod are linux.resources.cpu.quota and period in
+	// microseconds.
+	CPUQuota  int64  `json:"cpuQuota,omitempty"`
+	CPUPeriod uint64 `json:"cpuPeriod,omitempty"`
+	// CPUShares is linux.resources.cpu.shares.
+	CPUShares uint64 `json:"cpuShares,omitempty"`
+	// CPUs is linux.resources.cpu.cpus ("0-3").
+	CPUs string `json:"cpus,omitempty"`
+	// PidsLimit is linux.resources.pids.limit.
+	PidsLimit int64 `json:"pidsLimit,omitempty"`
 }
 
 // Network modes for Config.Network.Mode.
@@ -201,7 +229,7 @@ const (
 	MountSysfs  = "sysfs"  // the Sentry's sysfs
 	MountDevpts = "devpts" // the Sentry's pts for terminals
 	MountMqueue = "mqueue" // POSIX message queues (the Sentry may back it with tmpfs)
-	MountCgroup = "cgroup" // the Sentry's cgroupfs view (may be empty)
+	MountCgroup = "cgroup" // the Sentry's cgroup v2 view of Config.Resources
 )
 
 // Mount is one mount on top of the root, already validated.
@@ -273,6 +301,11 @@ type GoferFDs struct {
 type ExitStatus struct {
 	Code   int `json:"code"`
 	Signal int `json:"signal,omitempty"`
+	// StartError, if set, is why the sandbox could not start: boot
+	// failed while building the Sentry (a missing program, a bad mount),
+	// before the container existed. The host side reports it as the
+	// error of create, as runc reports its init's.
+	StartError string `json:"startError,omitempty"`
 }
 
 // ExitCode is the shell's view of the status: Code, or 128+Signal.

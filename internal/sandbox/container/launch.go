@@ -184,6 +184,7 @@ func (r *Runtime) spawn(b *Bundle, dir string, cg *cgroup.Manager, opts *CreateO
 	// The Sentry.
 	bcfg := b.Boot
 	bcfg.Debug, bcfg.Strace, bcfg.LogFormat = r.cfg.Debug, r.cfg.Strace, r.cfg.LogFormat
+	bcfg.TestOnlyOpenHostFile = opts.TestOnlyOpenHostFile
 	if r.cfg.Platform != "" {
 		bcfg.Platform = r.cfg.Platform
 	}
@@ -323,9 +324,12 @@ func (r *Runtime) handshake(ctx context.Context, dir string, l *launch) error {
 	return r.startFailure(dir, l.waitErr)
 }
 
-// startFailure describes boot's exit during start with the tail of its
-// log.
+// startFailure describes boot's exit during start: the error boot
+// recorded (bootconfig.ExitStatus.StartError), else the tail of its log.
 func (r *Runtime) startFailure(dir string, waitErr error) error {
+	if st, ok, _ := bootconfig.ReadExitStatus(filepath.Join(dir, exitFile)); ok && st.StartError != "" {
+		return errors.New(st.StartError)
+	}
 	p := r.cfg.LogPath
 	if p == "" {
 		p = filepath.Join(dir, logFile)

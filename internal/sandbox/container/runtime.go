@@ -91,6 +91,9 @@ type CreateOptions struct {
 	// Stdio is the application's stdin, stdout and stderr when it has no
 	// terminal; nil entries are /dev/null.
 	Stdio [3]*os.File
+	// TestOnlyOpenHostFile is passed to the Sentry as
+	// bootconfig.Config.TestOnlyOpenHostFile (tests of confinement only).
+	TestOnlyOpenHostFile string
 }
 
 // Created is a sandbox just created by this process, which is its

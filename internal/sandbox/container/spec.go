@@ -446,6 +446,7 @@ func (v *validator) linux(l *specs.Linux, b *Bundle) {
 	b.Boot.MaskedPaths = l.MaskedPaths
 	b.Boot.ReadonlyPaths = l.ReadonlyPaths
 	if r := l.Resources; r != nil {
+		b.Boot.Resources = resources(r)
 		if r.Memory != nil && r.Memory.Limit != nil && *r.Memory.Limit >= 0 && *r.Memory.Limit < 4<<20 {
 			v.fail("linux.resources.memory.limit", "%d bytes is below the sandbox's minimum of 4 MiB", *r.Memory.Limit)
 		}
@@ -453,6 +454,30 @@ func (v *validator) linux(l *specs.Linux, b *Bundle) {
 			v.fail("linux.resources.cpu.period", "%d not in 1000..1000000 microseconds", *r.CPU.Period)
 		}
 	}
+}
+
+// resources picks the limits the Sentry shows in its cgroup file system.
+func resources(r *specs.LinuxResources) bootconfig.Resources {
+	var out bootconfig.Resources
+	if m := r.Memory; m != nil && m.Limit != nil {
+		out.MemoryLimit = *m.Limit
+	}
+	if c := r.CPU; c != nil {
+		if c.Quota != nil {
+			out.CPUQuota = *c.Quota
+		}
+		if c.Period != nil {
+			out.CPUPeriod = *c.Period
+		}
+		if c.Shares != nil {
+			out.CPUShares = *c.Shares
+		}
+		out.CPUs = c.Cpus
+	}
+	if p := r.Pids; p != nil && p.Limit != nil {
+		out.PidsLimit = *p.Limit
+	}
+	return out
 }
 
 // checkNetNS verifies p is a network namespace file.

@@ -53,7 +53,7 @@ func RandomPodCIDR() string {
 }
 
 // Prerequisites fails the test naming what is missing: root, runc,
-// busybox-static, the podvisor binary (the shim).
+// busybox-static, the podvisor and podvisor-shim binaries.
 func Prerequisites(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -66,6 +66,7 @@ func Prerequisites(t testing.TB) {
 		t.Fatalf("%s not found (install busybox-static): %v", images.BusyboxPath, err)
 	}
 	servertest.Binary(t)
+	servertest.ShimBinary(t)
 }
 
 // Node is an agent running in the test process.
@@ -107,7 +108,7 @@ func StartNode(t testing.TB, srv *servertest.Server, o Options) *Node {
 		Server: "https://" + srv.Addr(), Token: tok, NodeName: name,
 		DataDir: dataDir, RunDir: filepath.Join(t.TempDir(), "run"),
 		PodCIDR: RandomPodCIDR(), BridgeName: "pvt" + suffix, VethPrefix: "vt",
-		CgroupRoot: "/podvisor-test-" + suffix, ShimPath: servertest.Binary(t), ShimArgs: []string{"shim"},
+		CgroupRoot: "/podvisor-test-" + suffix, ShimPath: servertest.ShimBinary(t),
 		NodeIP: "127.0.0.1", KubeletAddress: "127.0.0.1:0", RouteProtocol: -1,
 		Kubelet: kubelet.Config{
 			BackOffBase: time.Second, BackOffMax: 8 * time.Second, SyncPeriod: 5 * time.Second,

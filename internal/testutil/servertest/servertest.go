@@ -96,6 +96,19 @@ func Clients(t testing.TB, kubeconfig string) (*rest.Config, kubernetes.Interfac
 // or ../../bin/podvisor from the repository root. Missing is fatal.
 func Binary(t testing.TB) string {
 	t.Helper()
+	return binary(t, "podvisor")
+}
+
+// ShimBinary returns the path of bin/podvisor-shim, the per-container
+// shim (cmd/podvisor-shim), found as Binary finds podvisor. Missing is
+// fatal.
+func ShimBinary(t testing.TB) string {
+	t.Helper()
+	return binary(t, "podvisor-shim")
+}
+
+func binary(t testing.TB, name string) string {
+	t.Helper()
 	dir := os.Getenv("PODVISOR_BIN_DIR")
 	if dir == "" {
 		root, err := repoRoot()
@@ -104,9 +117,9 @@ func Binary(t testing.TB) string {
 		}
 		dir = filepath.Join(root, "bin")
 	}
-	p := filepath.Join(dir, "podvisor")
+	p := filepath.Join(dir, name)
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("podvisor binary not found at %s (run `make build` or set PODVISOR_BIN_DIR): %v", p, err)
+		t.Fatalf("%s binary not found at %s (run `make build` or set PODVISOR_BIN_DIR): %v", name, p, err)
 	}
 	return p
 }

@@ -50,7 +50,7 @@ func (FilesystemType) GetFilesystem(ctx context.Context, vfsObj *vfs.VirtualFile
 
 // New returns a new devpts instance and its root, each with a reference.
 func New(vfsObj *vfs.VirtualFilesystem) (*vfs.Filesystem, *vfs.Dentry) {
-	fs := &filesystem{terms: make(map[uint32]*Terminal)}
+	fs := &filesystem{terms: make(map[uint32]*Terminal), hosts: make(map[uint32]*hostSlave)}
 	fs.vfsfs = vfsObj.NewFilesystem(fs, vfs.FilesystemOptions{})
 	r := &rootDir{fs: fs}
 	r.Init(fs.vfsfs, 1, abi.S_IFDIR|0o755, 0, 0)
@@ -67,6 +67,9 @@ type filesystem struct {
 	mu sync.Mutex
 	// terms is guarded by mu: the terminals whose master is open.
 	terms map[uint32]*Terminal
+	// hosts is guarded by mu: host terminals shown here
+	// (AddHostTerminal).
+	hosts map[uint32]*hostSlave
 }
 
 // Name implements vfs.FilesystemImpl.Name.
@@ -85,7 +88,7 @@ func (fs *filesystem) newTerminal() (*Terminal, error) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	for i := uint32(0); i < maxTerminals; i++ {
-		if _, ok := fs.terms[i]; !ok {
+		if !fs.usedLocked(i) {
 			t := newTerminal(fs, i)
 			fs.terms[i] = t
 			return t, nil
@@ -129,6 +132,9 @@ func (r *rootDir) Lookup(ctx context.Context, name string) (vfs.Inode, error) {
 	if err != nil || strconv.FormatUint(n, 10) != name {
 		return nil, abi.ENOENT
 	}
+	if h := r.fs.hostSlave(uint32(n)); h != nil {
+		return h, nil
+	}
 	t := r.fs.terminal(uint32(n))
 	if t == nil {
 		return nil, abi.ENOENT
@@ -142,6 +148,9 @@ func (r *rootDir) Lookup(ctx context.Context, name string) (vfs.Inode, error) {
 // Revalidate implements vfs.DirRevalidator: a slave's name goes with its
 // terminal.
 func (r *rootDir) Revalidate(ctx context.Context, name string, child vfs.Inode) bool {
+	if h, ok := child.(*hostSlave); ok {
+		return r.fs.hostSlave(h.index) == h
+	}
 	s, ok := child.(*slaveInode)
 	if !ok {
 		return true
@@ -186,8 +195,11 @@ func (fd *rootFD) IterDirents(ctx context.Context, cb vfs.IterDirentsCallback) e
 	}
 	fs := fd.dir.fs
 	fs.mu.Lock()
-	idx := make([]uint32, 0, len(fs.terms))
+	idx := make([]uint32, 0, len(fs.terms)+len(fs.hosts))
 	for i := range fs.terms {
+		idx = append(idx, i)
+	}
+	for i := range fs.hosts {
 		idx = append(idx, i)
 	}
 	fs.mu.Unlock()

@@ -22,6 +22,8 @@ type fileFD struct {
 	queue       vfs.WaitQueue
 	watched     bool
 	alwaysReady bool
+	// onRelease runs after Release closed host (see Files.NewFDAt).
+	onRelease func()
 }
 
 // Release implements vfs.FileDescriptionImpl.Release.
@@ -30,6 +32,9 @@ func (fd *fileFD) Release(context.Context) {
 		fd.files.notifier.remove(fd.host)
 	}
 	unix.Close(fd.host)
+	if fd.onRelease != nil {
+		fd.onRelease()
+	}
 }
 
 func (fd *fileFD) seekable() bool { return fd.typ == unix.S_IFREG || fd.typ == unix.S_IFBLK }

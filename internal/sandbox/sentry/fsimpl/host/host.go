@@ -59,6 +59,22 @@ func (f *Files) Close() error { return f.notifier.close() }
 // terminal defaults to "/dev/console"). Pipes, sockets and terminals are
 // switched to non-blocking mode on the host.
 func (f *Files) NewFD(ctx context.Context, hostFD int, name string) (*vfs.FileDescription, error) {
+	return f.newFD(ctx, hostFD, name, nil, nil)
+}
+
+// NewFDAt is NewFD for a host descriptor that stands for a node of the
+// sandbox's tree, vd (a host terminal shown as /dev/pts/N): the file
+// description is opened on vd, so fstat reports vd's inode and
+// /proc/self/fd vd's path, as if the application had opened that node.
+// Reads, writes and terminal ioctls still go to the host descriptor.
+// onRelease, if not nil, runs once the description is released (after
+// hostFD is closed). The terminal's job control (vfs.TTY) is named after
+// vd's file name.
+func (f *Files) NewFDAt(ctx context.Context, hostFD int, vd vfs.VirtualDentry, name string, onRelease func()) (*vfs.FileDescription, error) {
+	return f.newFD(ctx, hostFD, name, &vd, onRelease)
+}
+
+func (f *Files) newFD(ctx context.Context, hostFD int, name string, at *vfs.VirtualDentry, onRelease func()) (*vfs.FileDescription, error) {
 	fl, err := unix.FcntlInt(uintptr(hostFD), unix.F_GETFL, 0)
 	if err != nil {
 		return nil, fmt.Errorf("host fd %d: %w", hostFD, err)
@@ -68,7 +84,7 @@ func (f *Files) NewFD(ctx context.Context, hostFD int, name string) (*vfs.FileDe
 		return nil, fmt.Errorf("host fd %d: %w", hostFD, err)
 	}
 	typ := st.Mode & unix.S_IFMT
-	fd := &fileFD{host: hostFD, typ: typ, files: f}
+	fd := &fileFD{host: hostFD, typ: typ, files: f, onRelease: onRelease}
 	switch typ {
 	case unix.S_IFIFO, unix.S_IFSOCK, unix.S_IFCHR:
 		if err := unix.SetNonblock(hostFD, true); err != nil {
@@ -97,6 +113,10 @@ func (f *Files) NewFD(ctx context.Context, hostFD int, name string) (*vfs.FileDe
 		case unix.S_IFSOCK:
 			name = fmt.Sprintf("socket:[%d]", st.Ino)
 		}
+	}
+	if at != nil {
+		fd.vfsfd.Init(fd, uint32(fl)&^unix.O_NONBLOCK, *at)
+		return &fd.vfsfd, nil
 	}
 	ino := &inode{host: hostFD}
 	vd := f.vfs.NewAnonVirtualDentry(name, ino)

@@ -89,6 +89,10 @@ func pidFile(fs *filesystem, pd *pidDir, name string) generator {
 		}
 		var b bytes.Buffer
 		switch name {
+		case "cgroup":
+			// Every process is in the root of the sandbox's cgroup v2
+			// view (fsimpl/sysfs), as in a cgroup namespace.
+			b.WriteString("0::/\n")
 		case "cmdline":
 			b.Write(memRange(ctx, t, true))
 		case "environ":

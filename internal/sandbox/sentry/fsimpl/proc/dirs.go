@@ -212,7 +212,7 @@ func (fs *filesystem) newPidDir(tg *kernel.ThreadGroup, task *kernel.Task) *pidD
 		uid, gid = c.RealUID, c.RealGID
 	}
 	d.inode.init(fs, abi.S_IFDIR|0o555, uid, gid)
-	d.names = []string{"auxv", "cmdline", "comm", "cwd", "environ", "exe", "fd", "limits", "maps", "mountinfo", "mounts", "root", "stat", "statm", "status"}
+	d.names = []string{"auxv", "cgroup", "cmdline", "comm", "cwd", "environ", "exe", "fd", "limits", "maps", "mountinfo", "mounts", "root", "stat", "statm", "status"}
 	if task == nil {
 		d.names = append(d.names, "task")
 	}

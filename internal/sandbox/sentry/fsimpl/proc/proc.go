@@ -1,6 +1,6 @@
 // Package proc is /proc: the kernel's state as files, generated when they
 // are opened. It provides self and thread-self, a directory per process
-// (stat, status, cmdline, comm, environ, maps, mounts, limits, statm, fd/,
+// (stat, status, cmdline, comm, environ, maps, mounts, cgroup, limits, statm, fd/,
 // exe, cwd, root, task/) and the system files meminfo, cpuinfo, mounts,
 // uptime, version, loadavg, stat and filesystems.
 //
