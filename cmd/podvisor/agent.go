@@ -8,12 +8,14 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/klog/v2"
 
 	"github.com/podvisor/podvisor/internal/agent"
+	"github.com/podvisor/podvisor/internal/kubelet/noderoute"
 )
 
 // addAgentFlags binds the node agent's flags (shared by `podvisor agent`
@@ -33,6 +35,33 @@ func addAgentFlags(f *pflag.FlagSet, cfg *agent.Config, clusterDNS *string) {
 	f.StringVar(&cfg.CgroupRoot, "cgroup-root", "", "cgroup under which pods are placed (default /podvisor)")
 	f.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
 	f.StringVar(&cfg.KubeletAddress, "kubelet-address", agent.DefaultKubeletAddress, "host:port of the kubelet's HTTPS server (logs, exec, port-forward, stats); port 0 picks a free one")
+	f.IntVar(&cfg.RouteProtocol, "route-protocol", noderoute.Protocol,
+		"routing protocol number (5-255) marking the routes this agent makes to other nodes' pod CIDRs (it deletes stale routes of this protocol only); -1 disables node routes")
+	f.DurationVar(&cfg.StatsInterval, "stats-interval", defaultStatsInterval,
+		"how often container CPU usage is sampled for usageNanoCores (/stats/summary, metrics API, kubectl top); at least 1s")
+}
+
+// defaultStatsInterval is --stats-interval's default; minStatsInterval
+// its least value.
+const (
+	defaultStatsInterval = 10 * time.Second
+	minStatsInterval     = time.Second
+)
+
+// checkAgentFlags checks the agent flags whose range the agent does not
+// check itself, with messages naming the flag.
+func checkAgentFlags(cfg *agent.Config) error {
+	switch p := cfg.RouteProtocol; {
+	case p == -1:
+	case p < -1 || p > 255:
+		return fmt.Errorf("--route-protocol %d: want a routing protocol number 5-255, or -1 to disable node routes", p)
+	case p <= 4:
+		return fmt.Errorf("--route-protocol %d: 0-4 are the kernel's and administrators' (unspec, redirect, kernel, boot, static) and the agent deletes stale routes of its protocol: want 5-255, or -1 to disable node routes", p)
+	}
+	if cfg.StatsInterval < minStatsInterval {
+		return fmt.Errorf("--stats-interval %v: want at least %v", cfg.StatsInterval, minStatsInterval)
+	}
+	return nil
 }
 
 func splitList(s string) []string {
@@ -67,6 +96,9 @@ func newAgentCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(logLevel)
 			if err != nil {
+				return err
+			}
+			if err := checkAgentFlags(&cfg); err != nil {
 				return err
 			}
 			cfg.ClusterDNS = splitList(clusterDNS)

@@ -27,6 +27,9 @@ func newServerCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := checkAgentFlags(&cfg.Agent); err != nil {
+				return err
+			}
 			cfg.Agent.ClusterDNS = splitList(clusterDNS)
 			cfg.ControllerManager.DisableNodeCIDRAllocation = !allocateNodeCIDRs
 			// --cluster-cidr (an agent flag) is also where the node

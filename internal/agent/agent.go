@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -82,6 +83,10 @@ type Config struct {
 	// noderoute.Protocol; negative leaves the host's routes alone (tests
 	// running several agents on one host).
 	RouteProtocol int
+	// StatsInterval is how often the kubelet's server samples container
+	// CPU usage (usageNanoCores in /stats/summary and the metrics API);
+	// 0 is stream.Config's default, 10 seconds.
+	StatsInterval time.Duration
 	// Kubelet carries kubelet settings not covered above (periods,
 	// capacity); its node, paths and runtime fields are set from this
 	// Config.
@@ -188,6 +193,9 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	}
 	if cfg.RouteProtocol > 255 {
 		return nil, fmt.Errorf("agent: route protocol %d: want 0-255", cfg.RouteProtocol)
+	}
+	if cfg.StatsInterval < 0 {
+		return nil, fmt.Errorf("agent: stats interval %v: want a positive duration (0 is the default)", cfg.StatsInterval)
 	}
 	if cfg.NodeIP != "" && net.ParseIP(cfg.NodeIP) == nil {
 		return nil, fmt.Errorf("agent: --node-ip %q is not an IP address", cfg.NodeIP)
@@ -432,7 +440,7 @@ func (a *Agent) start(ctx context.Context) error {
 	if err := a.newStreamServer(); err != nil {
 		return err
 	}
-	if a.volumes, err = localpath.New(localpath.Config{Hostname: kc.Hostname},
+	if a.volumes, err = localpath.New(localpath.Config{NodeName: cfg.NodeName, Hostname: kc.Hostname},
 		localpath.Deps{Client: a.client, Log: a.log.With("component", "localpath")}); err != nil {
 		return err
 	}
@@ -479,7 +487,7 @@ func (a *Agent) newStreamServer() error {
 	}
 	a.streams, err = stream.New(stream.Config{
 		NodeName: a.cfg.NodeName, Address: a.cfg.KubeletAddress, Certificate: cert.get, ClientCAs: pool,
-		RootDir: a.cfg.DataDir, ImageFSDir: image.RootIn(a.cfg.DataDir),
+		RootDir: a.cfg.DataDir, ImageFSDir: image.RootIn(a.cfg.DataDir), StatsInterval: a.cfg.StatsInterval,
 	}, stream.Deps{
 		Pods: a.kubelet, Runtime: a.rt, Network: &a.nets,
 		Reviewer: stream.NewAPIReviewer(a.client, nil), Logger: a.log.With("component", "kubelet-server"),

@@ -80,6 +80,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{name: "kubelet address without port", mut: func(c *Config) { c.KubeletAddress = "127.0.0.1" }, want: "--kubelet-address"},
 		{name: "route protocol too big", mut: func(c *Config) { c.RouteProtocol = 256 }, want: "route protocol"},
 		{name: "routes off", mut: func(c *Config) { c.RouteProtocol = -1 }},
+		{name: "stats interval", mut: func(c *Config) { c.StatsInterval = 2 * time.Second }},
+		{name: "negative stats interval", mut: func(c *Config) { c.StatsInterval = -time.Second }, want: "stats interval"},
 		{name: "plain http server", mut: func(c *Config) { c.Server = "http://x" }, want: "https://"},
 		{name: "bad node IP", mut: func(c *Config) { c.NodeIP = "nope" }, want: "--node-ip"},
 	}

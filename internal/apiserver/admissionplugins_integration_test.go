@@ -367,3 +367,134 @@ func TestNodeRestriction(t *testing.T) {
 		t.Errorf("node b registered as %q", nodeB.Name)
 	}
 }
+
+// TestNodePersistentVolumes checks what a node may do with persistent
+// volumes, through the node authorizer and NodeRestriction: list and
+// watch only with the podvisor.io/volume-node=<itself> label selector
+// (a label the server keeps on volumes pinned to a node), and update or
+// patch only the finalizers, labels, annotations and status of the
+// volumes pinned to itself; never create, delete or change a spec.
+func TestNodePersistentVolumes(t *testing.T) {
+	s := servertest.Start(t, server.Config{})
+	admin := s.Client
+	ctx := context.Background()
+	suffix := strings.TrimPrefix(ns(t, admin), "t-")
+	a, b := "node-a-"+suffix, "node-b-"+suffix
+	ca, cb := nodeClient(t, s.RESTConfig, a), nodeClient(t, s.RESTConfig, b)
+	const label = "podvisor.io/volume-node"
+	forbidden := func(what string, err error, msg string) {
+		t.Helper()
+		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%s: got %v, want 403 containing %q", what, err, msg)
+		}
+	}
+	volume := func(name, node string, labels map[string]string) *corev1.PersistentVolume {
+		pv := &corev1.PersistentVolume{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels, Finalizers: []string{"podvisor.io/local-path-cleanup"}},
+			Spec: corev1.PersistentVolumeSpec{
+				Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+				AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+				PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/podvisor/storage/" + name}},
+			},
+		}
+		if node != "" {
+			pv.Spec.NodeAffinity = &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{node}}},
+			}}}}
+		}
+		return pv
+	}
+	create := func(pv *corev1.PersistentVolume) *corev1.PersistentVolume {
+		t.Helper()
+		out, err := admin.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("creating volume %s: %v", pv.Name, err)
+		}
+		t.Cleanup(func() {
+			admin.CoreV1().PersistentVolumes().Patch(context.Background(), pv.Name, types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
+			admin.CoreV1().PersistentVolumes().Delete(context.Background(), pv.Name, metav1.DeleteOptions{})
+		})
+		return out
+	}
+
+	// The server keeps the label in step with the affinity, whatever the
+	// writer said.
+	mine := create(volume("pv-a-"+suffix, a, map[string]string{label: b}))
+	if got := mine.Labels[label]; got != a {
+		t.Errorf("label of a volume pinned to %s: %q, want %q", a, got, a)
+	}
+	loose := create(volume("pv-loose-"+suffix, "", map[string]string{label: a}))
+	if got, ok := loose.Labels[label]; ok {
+		t.Errorf("label of a volume pinned to no node: %q, want none", got)
+	}
+
+	// The node authorizer learns of the volume from the server's watch.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := ca.CoreV1().PersistentVolumes().Get(ctx, mine.Name, metav1.GetOptions{})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node getting its volume: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, err := cb.CoreV1().PersistentVolumes().Get(ctx, mine.Name, metav1.GetOptions{})
+	forbidden("node getting another node's volume", err, "no relationship found")
+
+	// Lists and watches.
+	own := metav1.ListOptions{LabelSelector: label + "=" + a}
+	_, err = ca.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	forbidden("node listing all volumes", err, "can only list/watch persistent volumes with the "+label+"="+a+" label selector")
+	_, err = ca.CoreV1().PersistentVolumes().Watch(ctx, metav1.ListOptions{})
+	forbidden("node watching all volumes", err, "label selector")
+	_, err = cb.CoreV1().PersistentVolumes().List(ctx, own)
+	forbidden("node listing another node's volumes", err, "label selector")
+	l, err := ca.CoreV1().PersistentVolumes().List(ctx, own)
+	if err != nil {
+		t.Fatalf("node listing its volumes: %v", err)
+	}
+	if len(l.Items) != 1 || l.Items[0].Name != mine.Name {
+		t.Errorf("node listing its volumes: %d items, want only %s", len(l.Items), mine.Name)
+	}
+	w, err := ca.CoreV1().PersistentVolumes().Watch(ctx, own)
+	if err != nil {
+		t.Errorf("node watching its volumes: %v", err)
+	} else {
+		w.Stop()
+	}
+
+	// Writes.
+	_, err = ca.CoreV1().PersistentVolumes().Create(ctx, volume("pv-new-"+suffix, a, nil), metav1.CreateOptions{})
+	forbidden("node creating a volume pinned to itself", err, "")
+	_, err = ca.CoreV1().PersistentVolumes().Patch(ctx, mine.Name, types.MergePatchType,
+		[]byte(`{"spec":{"persistentVolumeReclaimPolicy":"Delete"}}`), metav1.PatchOptions{})
+	forbidden("node changing its volume's reclaim policy", err, "is not allowed to change the spec of a persistent volume")
+	_, err = cb.CoreV1().PersistentVolumes().Patch(ctx, mine.Name, types.MergePatchType,
+		[]byte(`{"metadata":{"annotations":{"x":"y"}}}`), metav1.PatchOptions{})
+	forbidden("node annotating another node's volume", err, "no relationship found")
+	_, err = ca.CoreV1().PersistentVolumes().Patch(ctx, loose.Name, types.MergePatchType,
+		[]byte(`{"metadata":{"annotations":{"x":"y"}}}`), metav1.PatchOptions{})
+	forbidden("node annotating a volume pinned to no node", err, "no relationship found")
+	err = ca.CoreV1().PersistentVolumes().Delete(ctx, mine.Name, metav1.DeleteOptions{})
+	forbidden("node deleting its volume", err, "")
+	if _, err := ca.CoreV1().PersistentVolumes().Patch(ctx, mine.Name, types.MergePatchType,
+		[]byte(`{"metadata":{"annotations":{"x":"y"},"labels":{"z":"w"}}}`), metav1.PatchOptions{}); err != nil {
+		t.Errorf("node annotating its volume: %v", err)
+	}
+
+	// The agent's cleanup: once deleted, the node removes the finalizer.
+	if err := admin.CoreV1().PersistentVolumes().Delete(ctx, mine.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := ca.CoreV1().PersistentVolumes().Get(ctx, mine.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Finalizers = nil
+	if _, err := ca.CoreV1().PersistentVolumes().Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		t.Errorf("node removing the finalizer of its deleted volume: %v", err)
+	}
+}

@@ -29,6 +29,7 @@ func (s *Server) admissionChain() admission.Interface {
 		&admission.Lifecycle{Namespaces: l},
 		&admission.LimitRanger{Objects: l},
 		&admission.ServiceAccount{Objects: l},
+		admission.VolumeNodeLabel{},
 		&admission.NodeRestriction{Objects: l},
 		&admission.Priority{Objects: l},
 		&admission.DefaultTolerationSeconds{NotReady: notReady, Unreachable: unreachable},

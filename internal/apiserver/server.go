@@ -13,6 +13,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -375,6 +376,11 @@ func (s *Server) authorize(ctx context.Context, user *authn.User, ri *requestInf
 		if fs := r.URL.Query().Get("fieldSelector"); fs != "" {
 			if sel, err := fields.ParseSelector(fs); err == nil {
 				a.FieldSelector = sel
+			}
+		}
+		if ls := r.URL.Query().Get("labelSelector"); ls != "" {
+			if sel, err := labels.Parse(ls); err == nil {
+				a.LabelSelector = sel
 			}
 		}
 	}

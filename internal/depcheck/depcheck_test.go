@@ -205,6 +205,9 @@ var rules = []rule{
 		if under(a, "internal/kubelet/image/busybox") && strings.HasPrefix(b, "internal/") {
 			return "the busybox builder imports nothing of podvisor (the CLI, tests and benchmarks share it)"
 		}
+		if under(a, "internal/localpv") && strings.HasPrefix(b, "internal/") {
+			return "localpv is a leaf (the API server and the node agent share it): it imports nothing of podvisor"
+		}
 		return ""
 	},
 	func(a, b string) string {

@@ -11,9 +11,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/podvisor/podvisor/internal/apiserver/authn"
+	"github.com/podvisor/podvisor/internal/localpv"
 )
 
 // NodeRestrictionLabelPrefix is the label namespace only administrators
@@ -47,6 +49,9 @@ var (
 //     without changing their labels;
 //   - persistent volume claims: only status.capacity, conditions and
 //     allocated resources;
+//   - persistent volumes: only those pinned to itself (localpv.PinnedNode),
+//     and only their finalizers, labels, annotations and status: never
+//     their spec (which says where the data is), never create or delete;
 //   - service account tokens: only bound to a pod on itself.
 //
 // Other users pass untouched.
@@ -91,6 +96,8 @@ func (p *NodeRestriction) Validate(ctx context.Context, a *Attributes) error {
 			return forbid("may only update PVC status")
 		}
 		return pvcStatus(node, a, forbid)
+	case schema.GroupResource{Resource: "persistentvolumes"}:
+		return persistentVolume(node, a, forbid)
 	case schema.GroupResource{Resource: "serviceaccounts"}:
 		return p.token(ctx, node, a, forbid)
 	case schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}:
@@ -373,6 +380,42 @@ func pvcStatus(node string, a *Attributes, forbid forbidFunc) error {
 	}
 	if !apiequality.Semantic.DeepEqual(strip(old), strip(pvc)) {
 		return forbid("node %q is not allowed to update fields other than status.capacity and status.conditions", node)
+	}
+	return nil
+}
+
+// persistentVolume lets a node update the persistent volumes pinned to
+// it (its agent removes the local-path cleanup finalizer of the deleted
+// ones) without changing anything but their finalizers, labels,
+// annotations and status. The authorizer decided on the graph's view of
+// the volume; this decides on the stored one.
+func persistentVolume(node string, a *Attributes, forbid forbidFunc) error {
+	if a.Operation != Update {
+		return forbid("node %q is not allowed to %s persistent volumes", node, strings.ToLower(string(a.Operation)))
+	}
+	if a.Subresource != "" && a.Subresource != "status" {
+		return forbid("unexpected persistent volume subresource %q, only 'status' is allowed", a.Subresource)
+	}
+	pv, ok1 := a.Object.(*corev1.PersistentVolume)
+	old, ok2 := a.OldObject.(*corev1.PersistentVolume)
+	if !ok1 || !ok2 {
+		return forbid("unexpected type %T", a.Object)
+	}
+	if n, pinned := localpv.PinnedNode(old); !pinned || n != node {
+		return forbid("node %q can only update persistent volumes whose node affinity pins them to itself", node)
+	}
+	if !apiequality.Semantic.DeepEqual(old.Spec, pv.Spec) {
+		return forbid("node %q is not allowed to change the spec of a persistent volume", node)
+	}
+	// What a node may change, and what the server sets itself.
+	strip := func(v *corev1.PersistentVolume) metav1.ObjectMeta {
+		m := *v.ObjectMeta.DeepCopy()
+		m.Finalizers, m.Labels, m.Annotations = nil, nil, nil
+		m.ResourceVersion, m.ManagedFields, m.Generation = "", nil, 0
+		return m
+	}
+	if !apiequality.Semantic.DeepEqual(strip(old), strip(pv)) {
+		return forbid("node %q is not allowed to update persistent volume metadata other than finalizers, labels and annotations", node)
 	}
 	return nil
 }

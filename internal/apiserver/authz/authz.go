@@ -8,6 +8,7 @@ import (
 	"context"
 
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/podvisor/podvisor/internal/apiserver/authn"
 )
@@ -37,6 +38,10 @@ type Attributes struct {
 	// deletecollection), nil if none. The node authorizer lets a node list
 	// and watch pods only with spec.nodeName=<itself>.
 	FieldSelector fields.Selector
+	// LabelSelector is the request's parsed label selector (list, watch,
+	// deletecollection), nil if none. The node authorizer lets a node list
+	// and watch persistent volumes only with podvisor.io/volume-node=<itself>.
+	LabelSelector labels.Selector
 }
 
 // Decision is an authorizer's answer.

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/podvisor/podvisor/internal/apiserver/authn"
 )
@@ -218,6 +219,50 @@ func TestReviewFieldSelector(t *testing.T) {
 	}
 	if v, ok := seen.FieldSelector.RequiresExactMatch("spec.nodeName"); !ok || v != "n1" {
 		t.Errorf("field selector = %v, want spec.nodeName=n1", seen.FieldSelector)
+	}
+}
+
+func TestReviewLabelSelector(t *testing.T) {
+	const key = "podvisor.io/volume-node"
+	tests := []struct {
+		name      string
+		sel       *authorizationv1.LabelSelectorAttributes
+		wantValue string // "" means no exact match on key
+		wantNil   bool
+	}{
+		{name: "none", sel: nil, wantNil: true},
+		{name: "raw", sel: &authorizationv1.LabelSelectorAttributes{RawSelector: key + "=n1"}, wantValue: "n1"},
+		{name: "raw with more terms", sel: &authorizationv1.LabelSelectorAttributes{RawSelector: "app=x," + key + "=n1"}, wantValue: "n1"},
+		{name: "raw, bad syntax", sel: &authorizationv1.LabelSelectorAttributes{RawSelector: key + " in (n1"}, wantNil: true},
+		{name: "requirement In one value", sel: &authorizationv1.LabelSelectorAttributes{Requirements: []metav1.LabelSelectorRequirement{
+			{Key: key, Operator: metav1.LabelSelectorOpIn, Values: []string{"n1"}}}}, wantValue: "n1"},
+		{name: "requirement In two values", sel: &authorizationv1.LabelSelectorAttributes{Requirements: []metav1.LabelSelectorRequirement{
+			{Key: key, Operator: metav1.LabelSelectorOpIn, Values: []string{"n1", "n2"}}}}},
+		{name: "requirement Exists", sel: &authorizationv1.LabelSelectorAttributes{Requirements: []metav1.LabelSelectorRequirement{
+			{Key: key, Operator: metav1.LabelSelectorOpExists}}}},
+		{name: "invalid requirement", sel: &authorizationv1.LabelSelectorAttributes{Requirements: []metav1.LabelSelectorRequirement{
+			{Key: key, Operator: metav1.LabelSelectorOpIn}}}, wantNil: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var seen Attributes
+			record := authorizerFunc(func(a Attributes) { seen = a })
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: "system:node:n1", ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Verb: "list", Resource: "persistentvolumes", LabelSelector: tc.sel}}}
+			if err := SubjectAccessReview(context.Background(), record, sar); err != nil {
+				t.Fatal(err)
+			}
+			if got := seen.LabelSelector == nil; got != tc.wantNil {
+				t.Fatalf("label selector %v: nil = %v, want %v", seen.LabelSelector, got, tc.wantNil)
+			}
+			if tc.wantNil {
+				return
+			}
+			v, ok := seen.LabelSelector.RequiresExactMatch(key)
+			if tc.wantValue == "" && ok || tc.wantValue != "" && (!ok || v != tc.wantValue) {
+				t.Errorf("label selector %v: exact match on %s = %q, %v; want %q", seen.LabelSelector, key, v, ok, tc.wantValue)
+			}
+		})
 	}
 }
 

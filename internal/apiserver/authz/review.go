@@ -7,7 +7,9 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -200,6 +202,19 @@ func attributesFromSpec(u *authn.User, ra *authorizationv1.ResourceAttributes, n
 				}
 				if len(sels) > 0 {
 					a.FieldSelector = fields.AndSelectors(sels...)
+				}
+			}
+		}
+		if ls := ra.LabelSelector; ls != nil {
+			// As Kubernetes: a selector that does not parse is ignored,
+			// which can only narrow what the request is allowed.
+			if ls.RawSelector != "" {
+				if sel, err := labels.Parse(ls.RawSelector); err == nil {
+					a.LabelSelector = sel
+				}
+			} else if len(ls.Requirements) > 0 {
+				if sel, err := metav1.LabelSelectorAsSelector(&metav1.LabelSelector{MatchExpressions: ls.Requirements}); err == nil {
+					a.LabelSelector = sel
 				}
 			}
 		}

@@ -1,9 +1,12 @@
 // Package localpath is the node agent's half of local-path volumes
 // (docs/infra-controllers.md): when a local-path PersistentVolume whose
-// node affinity names this node is deleted (reclaim policy Delete), it
-// removes the volume's directory and then the finalizer
-// podvisor.io/local-path-cleanup that kept the volume, so the API server
-// lets it go. Creating the directory is the volume manager's
+// node affinity pins it to this node (localpv.PinnedNode) is deleted
+// (reclaim policy Delete), it removes the volume's directory and then the
+// finalizer podvisor.io/local-path-cleanup that kept the volume, so the
+// API server lets it go. It lists and watches only the volumes labelled
+// localpv.NodeLabel=<node name> (the API server keeps that label on
+// pinned volumes), the only volume list the node authorizer allows a
+// node. Creating the directory is the volume manager's
 // (internal/kubelet/volume: hostPath DirectoryOrCreate on first mount).
 //
 // A directory is removed only when the volume is one the local-path
@@ -28,6 +31,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -35,12 +39,17 @@ import (
 	volumehelpers "k8s.io/component-helpers/storage/volume"
 
 	"github.com/podvisor/podvisor/internal/controller/volume"
+	"github.com/podvisor/podvisor/internal/localpv"
 )
 
 // Config holds the cleaner's settings.
 type Config struct {
+	// NodeName is this node's name: the volumes it lists and watches are
+	// those labelled localpv.NodeLabel=NodeName.
+	NodeName string
 	// Hostname is this node's kubernetes.io/hostname label, which the
-	// provisioner writes into volumes' node affinity.
+	// provisioner writes into volumes' node affinity (podvisor agents set
+	// it to NodeName; the API server's label follows the affinity).
 	Hostname string
 }
 
@@ -60,8 +69,8 @@ type Cleaner struct {
 
 // New returns a Cleaner.
 func New(cfg Config, deps Deps) (*Cleaner, error) {
-	if cfg.Hostname == "" || deps.Client == nil || deps.Log == nil {
-		return nil, errors.New("localpath: Hostname, Client and Log are required")
+	if cfg.NodeName == "" || cfg.Hostname == "" || deps.Client == nil || deps.Log == nil {
+		return nil, errors.New("localpath: NodeName, Hostname, Client and Log are required")
 	}
 	if deps.RemoveAll == nil {
 		deps.RemoveAll = os.RemoveAll
@@ -69,26 +78,15 @@ func New(cfg Config, deps Deps) (*Cleaner, error) {
 	return &Cleaner{cfg: cfg, deps: deps}, nil
 }
 
-// onNode reports whether pv's required node affinity names host.
-func onNode(pv *corev1.PersistentVolume, host string) bool {
-	na := pv.Spec.NodeAffinity
-	if na == nil || na.Required == nil {
+// Due reports whether pv is this node's to clean up now: deleted, still
+// held by the cleanup finalizer, and pinned to host (this node's
+// kubernetes.io/hostname).
+func Due(pv *corev1.PersistentVolume, host string) bool {
+	if pv.DeletionTimestamp == nil || !slices.Contains(pv.Finalizers, volume.FinalizerCleanup) {
 		return false
 	}
-	for _, t := range na.Required.NodeSelectorTerms {
-		for _, e := range t.MatchExpressions {
-			if e.Key == corev1.LabelHostname && e.Operator == corev1.NodeSelectorOpIn && slices.Contains(e.Values, host) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// Due reports whether pv is this node's to clean up now: deleted, still
-// held by the cleanup finalizer, and on this node.
-func Due(pv *corev1.PersistentVolume, host string) bool {
-	return pv.DeletionTimestamp != nil && slices.Contains(pv.Finalizers, volume.FinalizerCleanup) && onNode(pv, host)
+	n, pinned := localpv.PinnedNode(pv)
+	return pinned && n == host
 }
 
 // ErrNotCleanable wraps the reason a volume's directory is not one the
@@ -139,7 +137,9 @@ func (c *Cleaner) Clean(ctx context.Context, pv *corev1.PersistentVolume) error 
 // Run watches volumes and cleans up this node's deleted ones until ctx
 // ends; failures are retried with back-off.
 func (c *Cleaner) Run(ctx context.Context) {
-	f := informers.NewSharedInformerFactory(c.deps.Client, 0)
+	mine := labels.Set{localpv.NodeLabel: c.cfg.NodeName}.String()
+	f := informers.NewSharedInformerFactoryWithOptions(c.deps.Client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = mine }))
 	inf := f.Core().V1().PersistentVolumes().Informer()
 	q := workqueue.NewTypedRateLimitingQueue(workqueue.NewTypedItemExponentialFailureRateLimiter[string](time.Second, 2*time.Minute))
 	defer q.ShutDown()

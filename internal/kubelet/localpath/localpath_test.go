@@ -7,15 +7,22 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	volumehelpers "k8s.io/component-helpers/storage/volume"
 
 	"github.com/podvisor/podvisor/internal/controller/volume"
+	"github.com/podvisor/podvisor/internal/localpv"
 )
 
 func localPV(name, path, host string, mutate func(*corev1.PersistentVolume)) *corev1.PersistentVolume {
@@ -91,7 +98,7 @@ func TestClean(t *testing.T) {
 	pv := localPV("pv-1", dir, "n1", nil)
 	other := localPV("pv-2", bad, "n1", nil)
 	cs := fake.NewClientset(pv, other)
-	c, err := New(Config{Hostname: "n1"}, Deps{Client: cs, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	c, err := New(Config{NodeName: "n1", Hostname: "n1"}, Deps{Client: cs, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,5 +122,75 @@ func TestClean(t *testing.T) {
 	got, _ = cs.CoreV1().PersistentVolumes().Get(ctx, "pv-2", metav1.GetOptions{})
 	if len(got.Finalizers) != 2 {
 		t.Errorf("finalizers of the volume left alone: %v", got.Finalizers)
+	}
+}
+
+// TestRunListsOwnVolumes checks that the cleaner lists and watches only
+// the volumes labelled with its node (the only list the node authorizer
+// allows it) and cleans up its deleted volume.
+func TestRunListsOwnVolumes(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "pv-1")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pv := localPV("pv-1", dir, "n1", func(pv *corev1.PersistentVolume) { pv.Labels = map[string]string{localpv.NodeLabel: "n1"} })
+	cs := fake.NewClientset(pv)
+	var mu sync.Mutex
+	selectors := map[string][]string{}
+	record := func(verb string, sel labels.Selector) {
+		mu.Lock()
+		defer mu.Unlock()
+		selectors[verb] = append(selectors[verb], sel.String())
+	}
+	cs.PrependReactor("list", "persistentvolumes", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		record("list", a.(k8stesting.ListAction).GetListRestrictions().Labels)
+		return false, nil, nil
+	})
+	cs.PrependWatchReactor("persistentvolumes", func(a k8stesting.Action) (bool, watch.Interface, error) {
+		record("watch", a.(k8stesting.WatchAction).GetWatchRestrictions().Labels)
+		return false, nil, nil
+	})
+	c, err := New(Config{NodeName: "n1", Hostname: "n1"}, Deps{Client: cs, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Run(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+	for {
+		got, err := cs.CoreV1().PersistentVolumes().Get(ctx, "pv-1", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		watched := len(selectors["watch"]) > 0
+		mu.Unlock()
+		if len(got.Finalizers) == 1 && watched {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("directory after cleanup: %v, want it gone", err)
+	}
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	want := localpv.NodeLabel + "=n1"
+	for _, verb := range []string{"list", "watch"} {
+		if len(selectors[verb]) == 0 {
+			t.Errorf("no %s of volumes seen", verb)
+		}
+		for _, sel := range selectors[verb] {
+			if sel != want {
+				t.Errorf("%s with label selector %q, want %q", verb, sel, want)
+			}
+		}
 	}
 }

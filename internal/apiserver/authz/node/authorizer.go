@@ -1,13 +1,15 @@
 // Package node is the node authorizer: it lets a node identity
 // (system:node:<name> in group system:nodes) touch its own Node, Lease and
 // pods and read exactly the secrets, configmaps, claims, volumes and
-// service accounts its pods use, as Kubernetes' Node authorization mode.
+// service accounts its pods use, as Kubernetes' Node authorization mode;
+// and, beyond Kubernetes, maintain the persistent volumes pinned to it
+// (local-path volumes its agent cleans up; see persistentVolume).
 // For other resources it applies the system:node rules of the default
 // policy; anything else gets NoOpinion, so RBAC or the final deny decides.
 //
 // Which objects a node may reach comes from a Graph the apiserver feeds
-// from its watch of pods, persistent volume claims and persistent volumes. Only the apiserver
-// and the server wiring import it.
+// from its watch of pods, persistent volume claims and persistent
+// volumes. Only the apiserver and the server wiring import it.
 package node
 
 import (
@@ -23,6 +25,7 @@ import (
 	"github.com/podvisor/podvisor/internal/apiserver/authz"
 	"github.com/podvisor/podvisor/internal/apiserver/authz/bootstrappolicy"
 	"github.com/podvisor/podvisor/internal/apiserver/authz/rbac"
+	"github.com/podvisor/podvisor/internal/localpv"
 )
 
 // Authorizer authorizes node identities.
@@ -281,22 +284,50 @@ func (az *Authorizer) RulesFor(_ context.Context, u *authn.User, _ string) ([]au
 	return nil, nil, false, nil
 }
 
-// persistentVolume: a node may get the volumes its pods' claims are bound
-// to; and, for the local volumes on it (their node affinity names it),
-// which its agent cleans up once deleted (podvisor.io/local-path-cleanup
-// finalizer), list and watch volumes and get, update and patch those.
-// Lists cannot be filtered by affinity: a node sees every volume's spec
-// (which holds no secret data), as the agent must find its deleted ones.
+// persistentVolume lets a node get the volumes its pods' claims are bound
+// to, and, for the volumes pinned to it (localpv.PinnedNode: local
+// volumes, whose directories its agent removes once they are deleted,
+// podvisor.io/local-path-cleanup finalizer), get, update and patch them
+// and their status, and list and watch them with the label selector
+// podvisor.io/volume-node=<node>, which the API server keeps on every
+// pinned volume. NodeRestriction admission then allows only changes to
+// their finalizers, labels, annotations and status. A node may not create
+// or delete volumes, nor list or watch them without that selector.
 func (az *Authorizer) persistentVolume(node string, a *authz.Attributes) (authz.Decision, string, error) {
-	if a.Subresource == "" {
+	pinned := func() (authz.Decision, string, error) {
+		if a.Name == "" {
+			return authz.NoOpinion, "No Object name found", nil
+		}
+		if !az.graph.volumePinned(node, a.Name) {
+			return authz.NoOpinion, noRelationship(node), nil
+		}
+		return authz.Allow, "", nil
+	}
+	switch a.Subresource {
+	case "":
 		switch a.Verb {
-		case "list", "watch":
-			return authz.Allow, "", nil
-		case "get", "update", "patch":
-			if a.Name != "" && az.graph.volumeOnNode(node, a.Name) {
+		case "get":
+			if a.Name != "" && az.graph.volumePinned(node, a.Name) {
 				return authz.Allow, "", nil
 			}
+			return az.get(node, a, func() bool { return az.graph.reachesVolume(node, a.Name) })
+		case "list", "watch":
+			if a.LabelSelector != nil {
+				if v, ok := a.LabelSelector.RequiresExactMatch(localpv.NodeLabel); ok && v == node {
+					return authz.Allow, "", nil
+				}
+			}
+			return authz.NoOpinion, fmt.Sprintf("can only list/watch persistent volumes with the %s=%s label selector", localpv.NodeLabel, node), nil
+		case "update", "patch":
+			return pinned()
 		}
+	case "status":
+		switch a.Verb {
+		case "get", "update", "patch":
+			return pinned()
+		}
+	default:
+		return authz.NoOpinion, "cannot access subresource", nil
 	}
-	return az.get(node, a, func() bool { return az.graph.reachesVolume(node, a.Name) })
+	return authz.NoOpinion, "can only get, list, watch, update or patch persistent volumes", nil
 }

@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/podvisor/podvisor/internal/localpv"
 )
 
 // kind is the type of an object a node may reach through its pods.
@@ -59,11 +61,11 @@ type Graph struct {
 	volumeSecrets map[string][]nsName
 	// +checklocks:mu
 	secretVolumes map[nsName]map[string]bool
-	// volumeNodes maps a persistent volume to the nodes its required node
-	// affinity names (kubernetes.io/hostname In ...): local volumes,
-	// whose node agent cleans them up (podvisor.io/local-path-cleanup).
+	// volumeNode maps a persistent volume to the node it is pinned to
+	// (localpv.PinnedNode): local volumes, whose node agent cleans them
+	// up (podvisor.io/local-path-cleanup).
 	// +checklocks:mu
-	volumeNodes map[string][]string
+	volumeNode map[string]string
 }
 
 // NewGraph returns an empty Graph.
@@ -75,7 +77,7 @@ func NewGraph() *Graph {
 		volumeClaims:  map[string]map[nsName]bool{},
 		volumeSecrets: map[string][]nsName{},
 		secretVolumes: map[nsName]map[string]bool{},
-		volumeNodes:   map[string][]string{},
+		volumeNode:    map[string]string{},
 	}
 }
 
@@ -174,14 +176,15 @@ func (g *Graph) removePVCLocked(key nsName) {
 // SetPV records the secrets a persistent volume's plugin needs on a node
 // (CSI node stage/publish/expand secrets, and the secretRefs of the RBD,
 // CephFS, iSCSI and FlexVolume plugins), so that a node running a pod
-// whose claim is bound to the volume may read them.
+// whose claim is bound to the volume may read them; and the node the
+// volume is pinned to (localpv.PinnedNode), which may maintain it.
 func (g *Graph) SetPV(pv *corev1.PersistentVolume) {
 	secrets := volumeSecretRefs(pv)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.removePVLocked(pv.Name)
-	if nodes := affinityNodes(pv); len(nodes) > 0 {
-		g.volumeNodes[pv.Name] = nodes
+	if node, ok := localpv.PinnedNode(pv); ok {
+		g.volumeNode[pv.Name] = node
 	}
 	if len(secrets) == 0 {
 		return
@@ -197,7 +200,7 @@ func (g *Graph) SetPV(pv *corev1.PersistentVolume) {
 	}
 }
 
-// DeletePV forgets a persistent volume's secrets.
+// DeletePV forgets a persistent volume's secrets and node.
 func (g *Graph) DeletePV(name string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -213,33 +216,16 @@ func (g *Graph) removePVLocked(name string) {
 		}
 	}
 	delete(g.volumeSecrets, name)
-	delete(g.volumeNodes, name)
+	delete(g.volumeNode, name)
 }
 
-// affinityNodes returns the nodes a volume's required node affinity names
-// by kubernetes.io/hostname (which podvisor agents set to the node name).
-func affinityNodes(pv *corev1.PersistentVolume) []string {
-	na := pv.Spec.NodeAffinity
-	if na == nil || na.Required == nil {
-		return nil
-	}
-	var out []string
-	for _, t := range na.Required.NodeSelectorTerms {
-		for _, e := range t.MatchExpressions {
-			if e.Key == corev1.LabelHostname && e.Operator == corev1.NodeSelectorOpIn {
-				out = append(out, e.Values...)
-			}
-		}
-	}
-	return out
-}
-
-// volumeOnNode reports whether the persistent volume name's node affinity
-// names node.
-func (g *Graph) volumeOnNode(node, name string) bool {
+// volumePinned reports whether the persistent volume name is pinned to
+// node (localpv.PinnedNode).
+func (g *Graph) volumePinned(node, name string) bool {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	return slices.Contains(g.volumeNodes[name], node)
+	n, ok := g.volumeNode[name]
+	return ok && n == node
 }
 
 // reachesSecret reports whether node may read a secret: one of its pods

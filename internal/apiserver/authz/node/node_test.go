@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/podvisor/podvisor/internal/apiserver/authn"
 	"github.com/podvisor/podvisor/internal/apiserver/authz"
@@ -57,7 +58,23 @@ func testGraph() *Graph {
 			MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{"n1"}}},
 		}}}},
 	}})
+	g.SetPV(&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-local-n1-n2"}, Spec: corev1.PersistentVolumeSpec{
+		PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/podvisor/storage/pv-local-n1-n2"}},
+		NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+			MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{"n1", "n2"}}},
+		}}}},
+	}})
 	return g
+}
+
+// labelled sets a's label selector; sel must parse.
+func labelled(a authz.Attributes, sel string) authz.Attributes {
+	s, err := labels.Parse(sel)
+	if err != nil {
+		panic(err)
+	}
+	a.LabelSelector = s
+	return a
 }
 
 func req(verb, group, resource, sub, ns, name string) authz.Attributes {
@@ -106,16 +123,28 @@ func TestAuthorize(t *testing.T) {
 		{"secret of a volume its pods use", n1, req("get", "", "secrets", "", "storage", "csi-creds"), authz.Allow, ""},
 		{"secret of a volume no pod of it uses", n1, req("get", "", "secrets", "", "storage", "rbd-creds"), authz.NoOpinion, "no relationship found between node 'n1' and this object"},
 		// The agent finds its deleted local volumes (local-path cleanup).
-		{"list volumes", n1, req("list", "", "persistentvolumes", "", "", ""), authz.Allow, ""},
-		{"watch volumes", n1, req("watch", "", "persistentvolumes", "", "", ""), authz.Allow, ""},
+		{"list volumes", n1, req("list", "", "persistentvolumes", "", "", ""), authz.NoOpinion, "can only list/watch persistent volumes with the podvisor.io/volume-node=n1 label selector"},
+		{"watch volumes", n1, req("watch", "", "persistentvolumes", "", "", ""), authz.NoOpinion, "can only list/watch persistent volumes with the podvisor.io/volume-node=n1 label selector"},
+		{"list own volumes", n1, labelled(req("list", "", "persistentvolumes", "", "", ""), "podvisor.io/volume-node=n1"), authz.Allow, ""},
+		{"watch own volumes", n1, labelled(req("watch", "", "persistentvolumes", "", "", ""), "podvisor.io/volume-node=n1"), authz.Allow, ""},
+		{"watch own volumes, narrower", n1, labelled(req("watch", "", "persistentvolumes", "", "", ""), "app=x,podvisor.io/volume-node=n1"), authz.Allow, ""},
+		{"watch another node's volumes", n2, labelled(req("watch", "", "persistentvolumes", "", "", ""), "podvisor.io/volume-node=n1"), authz.NoOpinion, "can only list/watch persistent volumes with the podvisor.io/volume-node=n2 label selector"},
+		{"watch volumes of two nodes", n1, labelled(req("watch", "", "persistentvolumes", "", "", ""), "podvisor.io/volume-node in (n1,n2)"), authz.NoOpinion, "can only list/watch persistent volumes with the podvisor.io/volume-node=n1 label selector"},
+		{"watch volumes, label not n2", n1, labelled(req("watch", "", "persistentvolumes", "", "", ""), "podvisor.io/volume-node!=n2"), authz.NoOpinion, "can only list/watch persistent volumes with the podvisor.io/volume-node=n1 label selector"},
+		{"watch volumes by field selector", n1, selected(req("watch", "", "persistentvolumes", "", "", ""), "metadata.name", "pv-local-n1"), authz.NoOpinion, "can only list/watch persistent volumes with the podvisor.io/volume-node=n1 label selector"},
 		{"local volume on the node", n1, req("get", "", "persistentvolumes", "", "", "pv-local-n1"), authz.Allow, ""},
 		{"patch local volume on the node", n1, req("patch", "", "persistentvolumes", "", "", "pv-local-n1"), authz.Allow, ""},
 		{"update local volume on the node", n1, req("update", "", "persistentvolumes", "", "", "pv-local-n1"), authz.Allow, ""},
-		{"local volume of another node", n2, req("patch", "", "persistentvolumes", "", "", "pv-local-n1"), authz.NoOpinion, "can only get individual resources of this type"},
+		{"update status of local volume on the node", n1, req("update", "", "persistentvolumes", "status", "", "pv-local-n1"), authz.Allow, ""},
+		{"patch local volume of another node", n2, req("patch", "", "persistentvolumes", "", "", "pv-local-n1"), authz.NoOpinion, "no relationship found between node 'n2' and this object"},
+		{"update status of local volume of another node", n2, req("update", "", "persistentvolumes", "status", "", "pv-local-n1"), authz.NoOpinion, "no relationship found between node 'n2' and this object"},
 		{"get local volume of another node", n2, req("get", "", "persistentvolumes", "", "", "pv-local-n1"), authz.NoOpinion, "no relationship found between node 'n2' and this object"},
-		{"delete local volume on the node", n1, req("delete", "", "persistentvolumes", "", "", "pv-local-n1"), authz.NoOpinion, "can only get individual resources of this type"},
-		{"status of local volume on the node", n1, req("update", "", "persistentvolumes", "status", "", "pv-local-n1"), authz.NoOpinion, "can only get individual resources of this type"},
-		{"patch a volume through claim", n1, req("patch", "", "persistentvolumes", "", "", "pv-data"), authz.NoOpinion, "can only get individual resources of this type"},
+		{"volume naming two nodes", n1, req("patch", "", "persistentvolumes", "", "", "pv-local-n1-n2"), authz.NoOpinion, "no relationship found between node 'n1' and this object"},
+		{"delete local volume on the node", n1, req("delete", "", "persistentvolumes", "", "", "pv-local-n1"), authz.NoOpinion, "can only get, list, watch, update or patch persistent volumes"},
+		{"create volume", n1, req("create", "", "persistentvolumes", "", "", ""), authz.NoOpinion, "can only get, list, watch, update or patch persistent volumes"},
+		{"deletecollection own volumes", n1, labelled(req("deletecollection", "", "persistentvolumes", "", "", ""), "podvisor.io/volume-node=n1"), authz.NoOpinion, "can only get, list, watch, update or patch persistent volumes"},
+		{"update without name", n1, req("update", "", "persistentvolumes", "", "", ""), authz.NoOpinion, "No Object name found"},
+		{"patch a volume through claim", n1, req("patch", "", "persistentvolumes", "", "", "pv-data"), authz.NoOpinion, "no relationship found between node 'n1' and this object"},
 		// Service accounts.
 		{"token for its pod's service account", n1, req("create", "", "serviceaccounts", "token", "app", "web-sa"), authz.Allow, ""},
 		{"get its pod's service account", n1, req("get", "", "serviceaccounts", "", "app", "web-sa"), authz.Allow, ""},
@@ -227,6 +256,20 @@ func TestGraphUpdates(t *testing.T) {
 	check("new volume after rebinding", n2, req("get", "", "persistentvolumes", "", "", "pv-new"), authz.Allow)
 	g.DeletePVC("app", "unused")
 	check("volume after deleting the claim", n2, req("get", "", "persistentvolumes", "", "", "pv-new"), authz.NoOpinion)
+
+	// A pinned volume whose affinity changes follows it; a deleted one is
+	// forgotten.
+	patchLocal := req("patch", "", "persistentvolumes", "", "", "pv-local-n1")
+	check("pinned volume", n1, patchLocal, authz.Allow)
+	g.SetPV(&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-local-n1"}, Spec: corev1.PersistentVolumeSpec{
+		NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+			MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{"n2"}}},
+		}}}},
+	}})
+	check("volume pinned elsewhere", n1, patchLocal, authz.NoOpinion)
+	check("volume pinned elsewhere", n2, patchLocal, authz.Allow)
+	g.DeletePV("pv-local-n1")
+	check("deleted pinned volume", n2, patchLocal, authz.NoOpinion)
 
 	g.DeletePod("app", "web-2")
 	g.DeletePod("app", "other")
