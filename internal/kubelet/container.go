@@ -412,8 +412,16 @@ func (k *Kubelet) startContainer(ctx context.Context, r *podRecord, pod *corev1.
 	}
 	cfg.Labels[labelImageID] = imageID(im)
 	sb := w.sandbox.PodSandbox(pod.Namespace, pod.Name, w.handler)
+	select {
+	case k.starts <- struct{}{}:
+	case <-ctx.Done():
+		k.images.RemoveSnapshot(key)
+		return ctx.Err()
+	}
+	release := func() { <-k.starts }
 	id, err := k.rt.CreateContainer(ctx, sb, cfg)
 	if err != nil {
+		release()
 		k.images.RemoveSnapshot(key)
 		return wait(status.ReasonCreateContainerError, err)
 	}
@@ -424,7 +432,9 @@ func (k *Kubelet) startContainer(ctx context.Context, r *podRecord, pod *corev1.
 	w.containers = append(w.containers, st)
 	k.step(pod.UID, "created")
 	k.event(pod, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
-	if err := k.rt.Start(ctx, id); err != nil {
+	err = k.rt.Start(ctx, id)
+	release()
+	if err != nil {
 		k.removeInstance(ctx, r, id)
 		return wait(status.ReasonRunContainerError, err)
 	}

@@ -28,6 +28,10 @@ type fakeRuntime struct {
 	execCode map[string]int
 	// failCreate makes CreateContainer fail with this message.
 	failCreate string
+	// gate, when set, holds each CreateContainer until it can receive;
+	// inFlight and maxInFlight count the creations held there.
+	gate                  chan struct{}
+	inFlight, maxInFlight int
 }
 
 func newFakeRuntime() *fakeRuntime {
@@ -36,6 +40,18 @@ func newFakeRuntime() *fakeRuntime {
 
 func (f *fakeRuntime) CreateContainer(ctx context.Context, sb oci.PodSandbox, cfg oci.ContainerConfig) (string, error) {
 	f.mu.Lock()
+	gate := f.gate
+	if gate != nil {
+		f.inFlight++
+		f.maxInFlight = max(f.maxInFlight, f.inFlight)
+		f.mu.Unlock()
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+		f.mu.Lock()
+		f.inFlight--
+	}
 	defer f.mu.Unlock()
 	if f.failCreate != "" {
 		return "", fmt.Errorf("%s", f.failCreate)

@@ -507,3 +507,44 @@ func TestAdmissionRejectsOverCapacity(t *testing.T) {
 		t.Errorf("a rejected pod got containers")
 	}
 }
+
+func TestParallelStartsBound(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.ParallelStarts = 2
+	h.rt.gate = make(chan struct{})
+	h.start()
+	const pods = 6
+	for i := range pods {
+		h.create(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%d", i)}, Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{Name: "c", Command: []string{"sleep"}}},
+		}})
+	}
+	inFlight := func() (int, int) {
+		h.rt.mu.Lock()
+		defer h.rt.mu.Unlock()
+		return h.rt.inFlight, h.rt.maxInFlight
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for n, _ := inFlight(); n < 2; n, _ = inFlight() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d container creations in flight, want 2", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Give the other pods' workers time to (wrongly) join the two held
+	// creations, then let every creation through one at a time.
+	time.Sleep(300 * time.Millisecond)
+	for i := range pods {
+		select {
+		case h.rt.gate <- struct{}{}:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("creation %d never reached the runtime", i)
+		}
+	}
+	for i := range pods {
+		h.wait("default", fmt.Sprintf("p%d", i), "Running and Ready", isRunning)
+	}
+	if _, most := inFlight(); most != 2 {
+		t.Errorf("at most %d container creations ran at once, want 2 (ParallelStarts)", most)
+	}
+}
