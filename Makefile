@@ -16,8 +16,13 @@ export PODVISOR_BIN_DIR := $(BIN)
 
 all: build
 
+# All three binaries are static (CGO_ENABLED=0). For podvisor this matters:
+# kubectl's kustomize imports Go's plugin package, and a cgo build of a
+# binary importing it exports every symbol to the dynamic loader (300k
+# symbols, 22 MB of .dynsym/.dynstr): 36 MB larger and ~30 MB more RSS in
+# every podvisor process (the agent: ~110 MiB instead of ~85).
 build:
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/podvisor ./cmd/podvisor
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/podvisor ./cmd/podvisor
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/podvisor-shim ./cmd/podvisor-shim
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/visor ./cmd/visor
 
