@@ -209,53 +209,8 @@ func (f *fileInode) Open(ctx context.Context, vd vfs.VirtualDentry, opts *vfs.Op
 	if opts.Flags&abi.O_ACCMODE != abi.O_RDONLY {
 		return nil, abi.EACCES
 	}
-	fd := &fileFD{data: f.data}
-	fd.vfsfd.Init(fd, opts.Flags, vd)
-	return &fd.vfsfd, nil
+	return vfs.NewBytesFD(f.data, opts.Flags, vd), nil
 }
 
 // DecRef implements vfs.Inode.DecRef.
 func (f *fileInode) DecRef(context.Context) {}
-
-// fileFD reads a fixed file.
-type fileFD struct {
-	vfs.FileDefaults
-	vfsfd vfs.FileDescription
-	data  []byte
-
-	mu  sync.Mutex
-	off int64 // +checklocks:mu
-}
-
-// Read implements vfs.FileDescriptionImpl.Read.
-func (fd *fileFD) Read(ctx context.Context, dst vfs.Dst, opts vfs.ReadOptions) (int64, error) {
-	fd.mu.Lock()
-	defer fd.mu.Unlock()
-	n, err := fd.readAt(dst, fd.off)
-	fd.off += n
-	return n, err
-}
-
-// PRead implements vfs.FileDescriptionImpl.PRead.
-func (fd *fileFD) PRead(ctx context.Context, dst vfs.Dst, off int64, opts vfs.ReadOptions) (int64, error) {
-	return fd.readAt(dst, off)
-}
-
-func (fd *fileFD) readAt(dst vfs.Dst, off int64) (int64, error) {
-	if off >= int64(len(fd.data)) {
-		return 0, nil
-	}
-	n, err := dst.CopyOut(fd.data[off:])
-	return int64(n), err
-}
-
-// Seek implements vfs.FileDescriptionImpl.Seek.
-func (fd *fileFD) Seek(ctx context.Context, offset int64, whence int32) (int64, error) {
-	fd.mu.Lock()
-	defer fd.mu.Unlock()
-	n, err := vfs.SeekOffset(fd.off, int64(len(fd.data)), offset, whence)
-	if err == nil {
-		fd.off = n
-	}
-	return n, err
-}
