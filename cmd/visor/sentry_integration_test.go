@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +16,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/podvisor/podvisor/internal/sandbox/console"
 	"github.com/podvisor/podvisor/internal/testutil/busyboxroot"
 )
 
@@ -182,23 +180,7 @@ func TestSentryLifecycle(t *testing.T) {
 func TestSentryConsole(t *testing.T) {
 	e := newSentryEnv(t)
 	id := e.id("tty")
-	sock := filepath.Join(t.TempDir(), "console.sock")
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	got := make(chan *os.File, 1)
-	go func() {
-		c, err := ln.AcceptUnix()
-		if err != nil {
-			got <- nil
-			return
-		}
-		defer c.Close()
-		f, _ := console.RecvMaster(c)
-		got <- f
-	}()
+	sock, got := recvConsole(t)
 	dir := e.busyboxBundle([]string{"sh", "-c", `[ -t 0 ] && echo stdin-is-a-tty; read x; echo "got $x"; sleep 1000`}, func(s *specs.Spec) {
 		s.Process.Terminal = true
 		s.Process.ConsoleSize = &specs.Box{Height: 30, Width: 100}
@@ -228,23 +210,7 @@ func TestSentryConsole(t *testing.T) {
 	}
 
 	// exec --tty with its own console socket and a size from --process.
-	sock2 := filepath.Join(t.TempDir(), "exec.sock")
-	ln2, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock2, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln2.Close()
-	got2 := make(chan *os.File, 1)
-	go func() {
-		c, err := ln2.AcceptUnix()
-		if err != nil {
-			got2 <- nil
-			return
-		}
-		defer c.Close()
-		f, _ := console.RecvMaster(c)
-		got2 <- f
-	}()
+	sock2, got2 := recvConsole(t)
 	proc := filepath.Join(t.TempDir(), "process.json")
 	pj, _ := json.Marshal(specs.Process{Terminal: true, Args: []string{"sh", "-c", "stty size; sleep 1"}, Cwd: "/", Env: []string{"PATH=/bin"}, ConsoleSize: &specs.Box{Height: 25, Width: 81}})
 	os.WriteFile(proc, pj, 0o644)

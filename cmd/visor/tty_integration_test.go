@@ -25,6 +25,7 @@ func recvConsole(t *testing.T) (string, <-chan *os.File) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { ln.Close() }) // a test that fails early unblocks the accept
 	got := make(chan *os.File, 1)
 	go func() {
 		defer ln.Close()

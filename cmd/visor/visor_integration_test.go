@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -606,23 +605,7 @@ func TestKillCreated(t *testing.T) {
 func TestConsoleSocket(t *testing.T) {
 	e := newEnv(t)
 	id := e.id("tty")
-	sock := filepath.Join(t.TempDir(), "console.sock")
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	got := make(chan *os.File, 1)
-	go func() {
-		c, err := ln.AcceptUnix()
-		if err != nil {
-			got <- nil
-			return
-		}
-		defer c.Close()
-		f, _ := console.RecvMaster(c)
-		got <- f
-	}()
+	sock, got := recvConsole(t)
 	dir := e.bundle([]string{"report"}, func(s *specs.Spec) {
 		s.Process.Terminal = true
 		s.Process.ConsoleSize = &specs.Box{Height: 40, Width: 120}
