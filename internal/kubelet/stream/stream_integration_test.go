@@ -343,7 +343,19 @@ func TestRealContainers(t *testing.T) {
 
 		tex := executor(t, cfg, "spdy", ts.url+"/attach/ns/web/term?input=1&output=1&tty=1")
 		var tout syncBuffer
-		err := tex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: strings.NewReader("typed\n"), Stdout: &tout, Tty: true,
+		// Stdin stays open until the reply comes, as a user's terminal
+		// does: ending it at once may hang up the pty before `stty size`
+		// asks it for the size.
+		tpr, tpw := io.Pipe()
+		go func() {
+			tpw.Write([]byte("typed\n"))
+			deadline := time.Now().Add(30 * time.Second)
+			for !strings.Contains(tout.String(), "term:typed") && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			tpw.Close()
+		}()
+		err := tex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: tpr, Stdout: &tout, Tty: true,
 			TerminalSizeQueue: &fixedSizes{size: remotecommand.TerminalSize{Width: 90, Height: 20}}})
 		if err != nil {
 			t.Fatal(err)
